@@ -1,0 +1,37 @@
+# The two commands of the README: `make run` executes the series, `make test` tests it.
+# Both create .venv and install requirements.txt first, when missing or out of date.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+READY  := $(VENV)/.requirements-installed
+
+.PHONY: run test unit notebooks data stamp bench clean
+
+$(READY): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(READY)
+
+run: $(READY)            ## execute every notebook top to bottom, saving outputs in place
+	$(PY) scripts/run_notebooks.py notebooks/[0-9]*.ipynb
+
+test: unit notebooks     ## unit tests, then every notebook under nbval
+
+unit: $(READY)
+	$(PY) -m pytest tests
+
+notebooks: $(READY)
+	$(PY) -m pytest --nbval-lax notebooks
+
+data: $(READY)           ## regenerate the held-out sets in data/ and their manifest
+	$(PY) scripts/make_data.py
+
+stamp: $(READY)          ## write the repository address (scripts/repository.json) into every notebook
+	$(PY) scripts/stamp_colab.py
+
+bench: $(READY)          ## speed and training-time benchmark -> bench/results.json, bench/results.md
+	$(PY) scripts/bench.py
+
+clean:
+	rm -rf models .pytest_cache

@@ -1,0 +1,343 @@
+"""Data for the series: token ids, seeded sequence tasks, tf.data pipelines, .npz files.
+
+Taught in ``notebooks/01_the_reversal_task.ipynb``.
+
+Every task maps a source sequence of symbols to a target sequence of symbols.  A
+*record* (:class:`Seq2SeqData`) holds the padded id arrays that a seq2seq model
+trains on::
+
+    encoder_input   (n, max_len)          the source ids, PAD after the end
+    decoder_input   (n, max_target + 1)   SOS, then the target ids (teacher forcing)
+    decoder_target  (n, max_target + 1)   the target ids, then EOS
+    lengths         (n,)                  source lengths
+    target_lengths  (n,)                  target lengths (without EOS)
+
+Symbol ``k`` (``0 <= k < n_symbols``) has id ``k + 3``; ids 0, 1, 2 are PAD, SOS, EOS.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import numbers
+import pathlib
+import zipfile
+from typing import Callable
+
+import numpy as np
+
+PAD = 0
+SOS = 1
+EOS = 2
+N_SPECIAL = 3  # PAD, SOS, EOS come before the symbols
+SPECIAL_NAMES = {PAD: "<pad>", SOS: "<sos>", EOS: "<eos>"}
+
+
+def vocab_size(n_symbols: int) -> int:
+    """Number of token ids for an alphabet of ``n_symbols`` symbols (specials included)."""
+    _check_int("n_symbols", n_symbols, minimum=1)
+    return n_symbols + N_SPECIAL
+
+
+# --------------------------------------------------------------------------- checks
+def _check_int(name, value, *, minimum=None):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _check_id_array(name, array, *, ndim):
+    array = np.asarray(array)
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integer token ids, got dtype {array.dtype}")
+    if array.ndim != ndim:
+        raise ValueError(f"{name} must have rank {ndim}, got shape {array.shape}")
+    return array
+
+
+# --------------------------------------------------------------------------- tasks
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """A sequence task: ``target = transform(source)`` on 1-D arrays of symbols.
+
+    ``max_target_len(max_len)`` bounds the target length for sources of at most
+    ``max_len`` symbols; it sizes the padded decoder arrays.
+    """
+
+    name: str
+    transform: Callable[[np.ndarray], np.ndarray]
+    max_target_len: Callable[[int], int] = lambda max_len: max_len
+
+
+TASKS = {
+    "reverse": Task("reverse", lambda source: source[::-1]),
+    "copy": Task("copy", lambda source: source.copy()),
+    "sort": Task("sort", np.sort),
+    # Output twice as long as the input: shows the record handles other lengths.
+    "repeat_twice": Task("repeat_twice", lambda source: np.repeat(source, 2), lambda n: 2 * n),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Seq2SeqData:
+    """An immutable batch of padded examples (see the module docstring for shapes)."""
+
+    encoder_input: np.ndarray
+    decoder_input: np.ndarray
+    decoder_target: np.ndarray
+    lengths: np.ndarray
+    target_lengths: np.ndarray
+    n_symbols: int
+
+    ARRAYS = ("encoder_input", "decoder_input", "decoder_target", "lengths", "target_lengths")
+
+    def __post_init__(self):
+        _check_int("n_symbols", self.n_symbols, minimum=1)
+        for name in self.ARRAYS:
+            array = np.array(getattr(self, name), dtype=np.int32)  # a private copy
+            array.setflags(write=False)
+            object.__setattr__(self, name, array)
+        n = len(self.lengths)
+        for name, ndim in zip(self.ARRAYS, (2, 2, 2, 1, 1)):
+            array = getattr(self, name)
+            if array.ndim != ndim or array.shape[0] != n:
+                raise ValueError(
+                    f"{name} must have rank {ndim} and {n} rows (one per length), got shape {array.shape}"
+                )
+        if self.decoder_input.shape != self.decoder_target.shape:
+            raise ValueError(
+                f"decoder_input and decoder_target must have the same shape, got "
+                f"{self.decoder_input.shape} and {self.decoder_target.shape}"
+            )
+        top = vocab_size(self.n_symbols)
+        for name in self.ARRAYS[:3]:
+            array = getattr(self, name)
+            if array.size and (array.min() < 0 or array.max() >= top):
+                raise ValueError(f"{name} holds ids outside the vocabulary [0, {top})")
+
+    def __len__(self):
+        return len(self.lengths)
+
+    def __getitem__(self, index):
+        """Rows ``index`` (a slice, an int array or a boolean mask) as a new record."""
+        if isinstance(index, numbers.Integral):
+            index = slice(index, index + 1 if index != -1 else None)
+        return Seq2SeqData(**{name: getattr(self, name)[index] for name in self.ARRAYS},
+                           n_symbols=self.n_symbols)
+
+    @property
+    def vocab_size(self) -> int:
+        return vocab_size(self.n_symbols)
+
+    @property
+    def max_len(self) -> int:
+        """Width of ``encoder_input``."""
+        return self.encoder_input.shape[1]
+
+
+def pack_examples(sources, targets, *, n_symbols, max_len=None, max_target_len=None) -> Seq2SeqData:
+    """Pad lists of symbol sequences into a :class:`Seq2SeqData` record.
+
+    The single place where padding, SOS/EOS and the symbol -> id shift happen.
+    ``max_len``/``max_target_len`` fix the widths; by default the longest row decides.
+    A row longer than the width asked for is an error, never truncated.
+    """
+    n_symbols = _check_int("n_symbols", n_symbols, minimum=1)
+    sources = [np.asarray(s) for s in sources]
+    targets = [np.asarray(t) for t in targets]
+    if len(sources) != len(targets):
+        raise ValueError(f"sources and targets must have as many rows, got {len(sources)} and {len(targets)}")
+    lengths = np.array([len(s) for s in sources], dtype=np.int32)
+    target_lengths = np.array([len(t) for t in targets], dtype=np.int32)
+    width = int(lengths.max(initial=0)) if max_len is None else _check_int("max_len", max_len, minimum=1)
+    target_width = (int(target_lengths.max(initial=0)) if max_target_len is None
+                    else _check_int("max_target_len", max_target_len, minimum=0))
+    if lengths.size and lengths.max() > width:
+        raise ValueError(f"a source has {lengths.max()} symbols, more than max_len={width}")
+    if target_lengths.size and target_lengths.max() > target_width:
+        raise ValueError(f"a target has {target_lengths.max()} symbols, more than max_target_len={target_width}")
+    for name, rows in (("sources", sources), ("targets", targets)):
+        for row in rows:
+            if row.size and (row.dtype.kind not in "iu" or row.min() < 0 or row.max() >= n_symbols):
+                raise ValueError(f"{name} must hold integer symbols in [0, {n_symbols}), got {row!r}")
+
+    n = len(sources)
+    encoder_input = np.full((n, width), PAD, dtype=np.int32)
+    decoder_input = np.full((n, target_width + 1), PAD, dtype=np.int32)
+    decoder_target = np.full((n, target_width + 1), PAD, dtype=np.int32)
+    decoder_input[:, 0] = SOS
+    for i, (source, target) in enumerate(zip(sources, targets)):
+        encoder_input[i, : len(source)] = source + N_SPECIAL
+        decoder_input[i, 1 : len(target) + 1] = target + N_SPECIAL
+        decoder_target[i, : len(target)] = target + N_SPECIAL
+        decoder_target[i, len(target)] = EOS
+    return Seq2SeqData(encoder_input, decoder_input, decoder_target, lengths, target_lengths, n_symbols)
+
+
+def make_task_data(task, n_samples, *, min_len, max_len, n_symbols, seed, balanced=False) -> Seq2SeqData:
+    """``n_samples`` random examples of ``task`` (a name in :data:`TASKS` or a :class:`Task`).
+
+    Lengths are drawn uniformly from ``[min_len, max_len]`` (``balanced=True``: every
+    length equally often), symbols uniformly from ``range(n_symbols)``, all from
+    ``numpy.random.default_rng(seed)``: same arguments, byte-identical arrays, and the
+    global random state is neither read nor changed.
+    """
+    if isinstance(task, str):
+        if task not in TASKS:
+            raise ValueError(f"task must be one of {sorted(TASKS)} or a Task, got {task!r}")
+        task = TASKS[task]
+    elif not isinstance(task, Task):
+        raise TypeError(f"task must be a str or a Task, got {type(task).__name__}")
+    n_samples = _check_int("n_samples", n_samples, minimum=1)
+    min_len = _check_int("min_len", min_len, minimum=1)
+    max_len = _check_int("max_len", max_len, minimum=1)
+    n_symbols = _check_int("n_symbols", n_symbols, minimum=1)
+    seed = _check_int("seed", seed, minimum=0)
+    if min_len > max_len:
+        raise ValueError(f"min_len must be <= max_len, got min_len={min_len} > max_len={max_len}")
+
+    rng = np.random.default_rng(seed)
+    if balanced:
+        lengths = min_len + np.arange(n_samples) % (max_len - min_len + 1)
+        lengths = rng.permutation(lengths)
+    else:
+        lengths = rng.integers(min_len, max_len + 1, size=n_samples)
+    symbols = rng.integers(0, n_symbols, size=(n_samples, max_len))
+    sources = [symbols[i, :length] for i, length in enumerate(lengths)]
+    targets = [task.transform(source) for source in sources]
+    return pack_examples(sources, targets, n_symbols=n_symbols, max_len=max_len,
+                         max_target_len=task.max_target_len(max_len))
+
+
+def make_reversal_data(n_samples, *, min_len, max_len, n_symbols, seed, balanced=False) -> Seq2SeqData:
+    """Random reversal examples: the target is the source read backwards."""
+    return make_task_data("reverse", n_samples, min_len=min_len, max_len=max_len,
+                          n_symbols=n_symbols, seed=seed, balanced=balanced)
+
+
+# --------------------------------------------------------------------------- ids <-> symbols
+def ids_to_symbols(ids, n_symbols=None) -> list[int]:
+    """Symbols of one row of ids: SOS and PAD dropped, stopping at the first EOS.
+
+    With ``n_symbols`` given, ids at or above ``n_symbols + 3`` are rejected too.
+    """
+    ids = _check_id_array("ids", ids, ndim=1)
+    top = None if n_symbols is None else vocab_size(n_symbols)
+    if ids.size and (ids.min() < 0 or (top is not None and ids.max() >= top)):
+        allowed = "ids >= 0" if top is None else f"ids in [0, {top})"
+        raise ValueError(f"ids must be {allowed}, got {ids.tolist()}")
+    symbols = []
+    for token in ids.tolist():
+        if token == EOS:
+            break
+        if token >= N_SPECIAL:
+            symbols.append(token - N_SPECIAL)
+    return symbols
+
+
+def symbols_to_ids(symbols) -> np.ndarray:
+    """The inverse shift of :func:`ids_to_symbols` for one row (no SOS/EOS added)."""
+    symbols = _check_id_array("symbols", symbols, ndim=1)
+    if symbols.size and symbols.min() < 0:
+        raise ValueError(f"symbols must be >= 0, got {symbols.tolist()}")
+    return (symbols + N_SPECIAL).astype(np.int32)
+
+
+def token_names(ids) -> list[str]:
+    """Readable labels for a row of ids, e.g. for heatmap axes: ``['7', '3', '<eos>']``."""
+    ids = _check_id_array("ids", ids, ndim=1)
+    return [SPECIAL_NAMES.get(t, str(t - N_SPECIAL)) for t in ids.tolist()]
+
+
+# --------------------------------------------------------------------------- tf.data
+def to_tf_dataset(record: Seq2SeqData, batch_size, *, shuffle, seed=None):
+    """A ``tf.data.Dataset`` of ``((encoder_input, decoder_input), decoder_target)`` batches.
+
+    With ``shuffle=True`` the order is reshuffled every epoch from ``seed``.
+    """
+    import tensorflow as tf
+
+    if not isinstance(record, Seq2SeqData):
+        raise TypeError(f"record must be a Seq2SeqData, got {type(record).__name__}")
+    batch_size = _check_int("batch_size", batch_size, minimum=1)
+    if not isinstance(shuffle, bool):
+        raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
+    if shuffle:
+        seed = _check_int("seed", seed, minimum=0)
+    dataset = tf.data.Dataset.from_tensor_slices(
+        ((record.encoder_input, record.decoder_input), record.decoder_target))
+    if shuffle:
+        dataset = dataset.shuffle(len(record), seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+# --------------------------------------------------------------------------- files
+def save_npz(path, record: Seq2SeqData) -> None:
+    """Write ``record`` to ``path`` as an uncompressed ``.npz`` (no pickles).
+
+    Entries carry a fixed timestamp, so the same record always gives the same bytes
+    (``numpy.savez`` stamps the current time, which would change every checksum).
+    """
+    if not isinstance(record, Seq2SeqData):
+        raise TypeError(f"record must be a Seq2SeqData, got {type(record).__name__}")
+    arrays = {"n_symbols": np.int32(record.n_symbols)}
+    arrays.update((name, getattr(record, name)) for name in Seq2SeqData.ARRAYS)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name, array in arrays.items():
+            with archive.open(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)), "w") as f:
+                np.lib.format.write_array(f, np.asarray(array), allow_pickle=False)
+
+
+def load_npz(path) -> Seq2SeqData:
+    """Read a record written by :func:`save_npz`; missing or malformed arrays raise ``ValueError``."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            contents = {name: archive[name] for name in archive.files}
+    except (OSError, ValueError) as error:  # includes zipfile errors and pickled arrays
+        raise ValueError(f"{path} is not a readable .npz record: {error}") from error
+    expected = set(Seq2SeqData.ARRAYS) | {"n_symbols"}
+    missing = expected - contents.keys()
+    if missing:
+        raise ValueError(f"{path} lacks the arrays {sorted(missing)}; a record has {sorted(expected)}")
+    for name, array in contents.items():
+        if name in expected and array.dtype.kind not in "iu":
+            raise ValueError(f"{path}: array {name!r} must hold integers, got dtype {array.dtype}")
+    if contents["n_symbols"].shape != ():
+        raise ValueError(f"{path}: n_symbols must be a scalar, got shape {contents['n_symbols'].shape}")
+    arrays = {name: contents[name] for name in Seq2SeqData.ARRAYS}
+    try:
+        return Seq2SeqData(**arrays, n_symbols=int(contents["n_symbols"]))
+    except ValueError as error:
+        raise ValueError(f"{path} holds a malformed record: {error}") from error
+
+
+# --------------------------------------------------------------------------- held-out sets
+DATA_DIR = pathlib.Path(__file__).resolve().parent.parent / "data"
+MANIFEST = DATA_DIR / "MANIFEST.json"
+
+#: The fixed test sets the whole series evaluates on: name -> make_reversal_data arguments.
+#: Their seeds (1000+) are kept apart from the training seeds the notebooks use (< 1000).
+HELDOUT_SETS = {
+    # The original project's setting: every sequence 12 symbols long, 47 symbols.
+    "reverse_len12_sym47": dict(n_samples=5000, min_len=12, max_len=12, n_symbols=47, seed=1000),
+    # Lengths 1-50 over 10 symbols, exactly 100 rows per length: the length curves.
+    "reverse_len1to50_sym10": dict(n_samples=5000, min_len=1, max_len=50, n_symbols=10, seed=1001,
+                                   balanced=True),
+}
+
+
+def sha256_of(path) -> str:
+    return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
+
+
+def load_heldout(name) -> Seq2SeqData:
+    """One of :data:`HELDOUT_SETS` from ``data/``, after checking its SHA-256 against the manifest."""
+    if name not in HELDOUT_SETS:
+        raise ValueError(f"name must be one of {sorted(HELDOUT_SETS)}, got {name!r}")
+    path = DATA_DIR / f"{name}.npz"
+    expected = json.loads(MANIFEST.read_text())[path.name]["sha256"]
+    if sha256_of(path) != expected:
+        raise ValueError(f"{path} does not match its SHA-256 in {MANIFEST.name}; run `make data`")
+    return load_npz(path)

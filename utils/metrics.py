@@ -1,0 +1,136 @@
+"""Metrics on id arrays (NumPy) and a masked accuracy for ``model.compile``.
+
+Taught in ``notebooks/01_the_reversal_task.ipynb`` (token vs exact-sequence accuracy)
+and ``notebooks/04_bahdanau_attention.ipynb`` (alignment accuracy).
+"""
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from utils.data import PAD, _check_id_array
+
+
+def _align(target, predicted):
+    """Check two (n, T) id arrays and PAD the narrower one so both have the same width."""
+    target = _check_id_array("target", target, ndim=2)
+    predicted = _check_id_array("predicted", predicted, ndim=2)
+    if target.shape[0] != predicted.shape[0]:
+        raise ValueError(f"target and predicted must have as many rows, got shapes "
+                         f"{target.shape} and {predicted.shape}")
+    width = max(target.shape[1], predicted.shape[1])
+    pad = lambda a: np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=PAD)
+    return pad(target), pad(predicted)
+
+
+def token_accuracy(target, predicted) -> float:
+    """Share of non-PAD target positions (EOS included) that ``predicted`` gets right.
+
+    ``target`` and ``predicted`` are (n, T) and (n, T') int arrays; the narrower is
+    PAD-padded, so a prediction that stops early is wrong at the missing positions.
+    """
+    target, predicted = _align(target, predicted)
+    mask = target != PAD  # the target's tokens up to and including EOS
+    if not mask.any():
+        raise ValueError("target has no non-PAD token to score")
+    return float((target == predicted)[mask].mean())
+
+
+def sequence_correct(target, predicted) -> np.ndarray:
+    """Per row: True when every token up to and including the target's EOS matches."""
+    target, predicted = _align(target, predicted)
+    mask = target != PAD  # the target's tokens up to and including EOS
+    return np.all((target == predicted) | ~mask, axis=1)
+
+
+def sequence_accuracy(target, predicted) -> float:
+    """Exact-sequence accuracy: share of rows whose whole output, EOS included, is right."""
+    correct = sequence_correct(target, predicted)
+    if correct.size == 0:
+        raise ValueError("target has no rows to score")
+    return float(correct.mean())
+
+
+def _check_attention(attention, lengths):
+    attention = np.asarray(attention)
+    if attention.dtype.kind != "f":
+        raise TypeError(f"attention must hold float weights, got dtype {attention.dtype}")
+    if attention.ndim != 3:
+        raise ValueError(f"attention must have rank 3 (batch, out_len, src_len), got shape {attention.shape}")
+    lengths = _check_id_array("lengths", lengths, ndim=1)
+    if lengths.shape[0] != attention.shape[0]:
+        raise ValueError(f"lengths must have one entry per attention row, got {lengths.shape[0]} "
+                         f"for {attention.shape[0]}")
+    if lengths.size and (lengths.min() < 1 or lengths.max() > attention.shape[2]):
+        raise ValueError(f"lengths must be in [1, src_len={attention.shape[2]}], got "
+                         f"min {lengths.min()} and max {lengths.max()}")
+    if lengths.size and lengths.max() > attention.shape[1]:
+        raise ValueError(f"attention has {attention.shape[1]} output steps, fewer than the longest "
+                         f"length {lengths.max()}")
+    return attention, lengths
+
+
+def alignment_hits(attention, lengths) -> np.ndarray:
+    """(batch, out_len) bool: step t < length attends most to source position length-1-t.
+
+    Steps at or past a row's length are False (there is nothing to align).
+    """
+    attention, lengths = _check_attention(attention, lengths)
+    steps = np.arange(attention.shape[1])
+    expected = lengths[:, None] - 1 - steps[None, :]
+    return (attention.argmax(axis=2) == expected) & (steps[None, :] < lengths[:, None])
+
+
+def alignment_accuracy(attention, lengths) -> float:
+    """For reversal: share of output steps t < length whose largest weight is on length-1-t.
+
+    ``attention`` is (batch, out_len, src_len); ``lengths`` (batch,) source lengths.
+    """
+    hits = alignment_hits(attention, lengths)
+    return float(hits.sum() / np.asarray(lengths).sum())
+
+
+def accuracy_by_length(target, predicted, lengths) -> dict[int, dict[str, float]]:
+    """``{length: {"token": ..., "sequence": ..., "count": ...}}`` over the rows of each length."""
+    target, predicted = _align(target, predicted)
+    lengths = _check_id_array("lengths", lengths, ndim=1)
+    if lengths.shape[0] != target.shape[0]:
+        raise ValueError(f"lengths must have one entry per row, got {lengths.shape[0]} for {target.shape[0]}")
+    results = {}
+    for length in np.unique(lengths):
+        rows = lengths == length
+        results[int(length)] = {"token": token_accuracy(target[rows], predicted[rows]),
+                                "sequence": sequence_accuracy(target[rows], predicted[rows]),
+                                "count": int(rows.sum())}
+    return results
+
+
+# --------------------------------------------------------------------------- Keras
+@keras.saving.register_keras_serializable(package="seq2seq")
+class MaskedAccuracy(keras.metrics.Metric):
+    """Teacher-forced token accuracy over non-PAD targets, for ``model.compile``.
+
+    ``y_true`` (batch, T) ids; ``y_pred`` (batch, T, vocab) logits or probabilities.
+    Counts hits and scored tokens over the whole epoch, so it equals
+    :func:`token_accuracy` of the argmax, not an average of per-batch ratios.
+    """
+
+    def __init__(self, name="masked_accuracy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.hits = self.add_variable(shape=(), initializer="zeros", name="hits")
+        self.total = self.add_variable(shape=(), initializer="zeros", name="total")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = ops.cast(y_true, "int32")
+        predicted = ops.cast(ops.argmax(y_pred, axis=-1), "int32")
+        mask = ops.cast(ops.not_equal(y_true, PAD), "float32")
+        self.hits.assign_add(ops.sum(ops.cast(ops.equal(y_true, predicted), "float32") * mask))
+        self.total.assign_add(ops.sum(mask))
+
+    def result(self):
+        return self.hits / ops.maximum(self.total, 1.0)
+
+    def reset_state(self):
+        self.hits.assign(0.0)
+        self.total.assign(0.0)

@@ -49,6 +49,7 @@ if "google.colab" in sys.modules:  # on Colab: clone the repository beside the n
 else:  # locally: the first folder up from here that holds utils/
     REPO_ROOT = next(p for p in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents] if (p / "utils").is_dir())
 sys.path.insert(0, str(REPO_ROOT))
+import utils  # loads TensorFlow quietly and registers the series' models with Keras
 {SETUP_END}'''
 
 

@@ -96,9 +96,15 @@ class Seq2SeqData:
     def __post_init__(self):
         _check_int("n_symbols", self.n_symbols, minimum=1)
         for name in self.ARRAYS:
-            array = np.array(getattr(self, name), dtype=np.int32)  # a private copy
+            given = np.asarray(getattr(self, name))
+            if given.size and given.dtype.kind not in "iu":  # no silent float -> int truncation
+                raise TypeError(f"{name} must hold integer ids, got dtype {given.dtype}")
+            array = np.array(given, dtype=np.int32)  # a private copy
+            if not np.array_equal(array, given):
+                raise ValueError(f"{name} holds values that do not fit in int32")
             array.setflags(write=False)
-            object.__setattr__(self, name, array)
+            # A view of a read-only array cannot be made writeable again with setflags.
+            object.__setattr__(self, name, array.view())
         n = len(self.lengths)
         for name, ndim in zip(self.ARRAYS, (2, 2, 2, 1, 1)):
             array = getattr(self, name)
@@ -116,6 +122,12 @@ class Seq2SeqData:
             array = getattr(self, name)
             if array.size and (array.min() < 0 or array.max() >= top):
                 raise ValueError(f"{name} holds ids outside the vocabulary [0, {top})")
+        for name, width in (("lengths", self.encoder_input.shape[1]),
+                            ("target_lengths", self.decoder_target.shape[1] - 1)):
+            array = getattr(self, name)
+            if array.size and (array.min() < 0 or array.max() > width):
+                raise ValueError(f"{name} must be in [0, {width}] (the padded width), got "
+                                 f"min {array.min()} and max {array.max()}")
 
     def __len__(self):
         return len(self.lengths)
@@ -197,6 +209,8 @@ def make_task_data(task, n_samples, *, min_len, max_len, n_symbols, seed, balanc
     seed = _check_int("seed", seed, minimum=0)
     if min_len > max_len:
         raise ValueError(f"min_len must be <= max_len, got min_len={min_len} > max_len={max_len}")
+    if not isinstance(balanced, bool):
+        raise TypeError(f"balanced must be True or False, got {balanced!r}")
 
     rng = np.random.default_rng(seed)
     if balanced:
@@ -248,6 +262,8 @@ def symbols_to_ids(symbols) -> np.ndarray:
 def token_names(ids) -> list[str]:
     """Readable labels for a row of ids, e.g. for heatmap axes: ``['7', '3', '<eos>']``."""
     ids = _check_id_array("ids", ids, ndim=1)
+    if ids.size and ids.min() < 0:
+        raise ValueError(f"ids must be >= 0, got {ids.tolist()}")
     return [SPECIAL_NAMES.get(t, str(t - N_SPECIAL)) for t in ids.tolist()]
 
 
@@ -293,7 +309,10 @@ def save_npz(path, record: Seq2SeqData) -> None:
 def load_npz(path) -> Seq2SeqData:
     """Read a record written by :func:`save_npz`; missing or malformed arrays raise ``ValueError``."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):  # a bare .npy file
+            raise ValueError(f"it holds one array of shape {archive.shape}, not the named arrays of a record")
+        with archive:
             contents = {name: archive[name] for name in archive.files}
     except (OSError, ValueError) as error:  # includes zipfile errors and pickled arrays
         raise ValueError(f"{path} is not a readable .npz record: {error}") from error

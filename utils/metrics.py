@@ -88,6 +88,8 @@ def alignment_accuracy(attention, lengths) -> float:
     ``attention`` is (batch, out_len, src_len); ``lengths`` (batch,) source lengths.
     """
     hits = alignment_hits(attention, lengths)
+    if hits.shape[0] == 0:
+        raise ValueError("attention has no rows to score")
     return float(hits.sum() / np.asarray(lengths).sum())
 
 

@@ -116,8 +116,10 @@ class GeneralAttention(_Attention):
         super().__init__(**kwargs)
         self.W_a = None
 
-    def build(self, query_shape, memory_shape=None, mask_shape=None):
+    def build(self, query_shape, memory_shape, memory_mask_shape=None):
+        # Keras matches build()'s arguments to call()'s by name: <argument>_shape.
         self.W_a = keras.layers.Dense(query_shape[-1], use_bias=False, name="W_a")
+        self.W_a.build(memory_shape)
 
     def score(self, query, memory):
         return ops.matmul(query, ops.transpose(self.W_a(memory), (0, 2, 1)))

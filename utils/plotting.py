@@ -64,10 +64,12 @@ def plot_attention(weights, source_tokens, output_tokens, *, titles=None, ncols=
     if titles is not None and len(titles) != k:
         raise ValueError(f"titles must hold {k} titles, got {len(titles)}")
     for i in range(k):
-        if len(source_tokens[i]) > weights.shape[2] or len(output_tokens[i]) > weights.shape[1]:
-            raise ValueError(f"heatmap {i}: {len(output_tokens[i])} x {len(source_tokens[i])} labels do not "
-                             f"fit weights of {weights.shape[1]} x {weights.shape[2]}")
-    if not isinstance(ncols, numbers.Integral) or ncols < 1:
+        for name, labels, size in (("source_tokens", source_tokens[i], weights.shape[2]),
+                                   ("output_tokens", output_tokens[i], weights.shape[1])):
+            if len(labels) > size:
+                raise ValueError(f"{name} of heatmap {i} has {len(labels)} labels, more than the "
+                                 f"{size} that weights of shape {weights.shape} allow")
+    if isinstance(ncols, bool) or not isinstance(ncols, numbers.Integral) or ncols < 1:
         raise ValueError(f"ncols must be an int >= 1, got {ncols!r}")
 
     ncols = min(ncols, k)
@@ -104,6 +106,8 @@ def plot_length_curve(results, *, metric="sequence", ylabel=None, train_max_len=
         if not isinstance(curve, dict) or not curve:
             raise TypeError(f"results[{name!r}] must be a non-empty dict {{length: accuracy}}")
         lengths = sorted(curve)
+        if any(isinstance(curve[n], dict) and metric not in curve[n] for n in lengths):
+            raise ValueError(f"metric must be a key of every entry of results[{name!r}], got {metric!r}")
         values = [curve[n][metric] if isinstance(curve[n], dict) else curve[n] for n in lengths]
         ax.plot(lengths, values, marker=".", label=name)
     if train_max_len is not None:

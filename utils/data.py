@@ -50,6 +50,8 @@ def _check_int(name, value, *, minimum=None):
 
 def _check_id_array(name, array, *, ndim):
     array = np.asarray(array)
+    if array.size == 0 and array.dtype.kind == "f":  # np.asarray([]) is float64: an empty row is fine
+        array = array.astype(np.int32)
     if array.dtype.kind not in "iu":
         raise TypeError(f"{name} must hold integer token ids, got dtype {array.dtype}")
     if array.ndim != ndim:
@@ -110,7 +112,7 @@ class Seq2SeqData:
             array = getattr(self, name)
             if array.ndim != ndim or array.shape[0] != n:
                 raise ValueError(
-                    f"{name} must have rank {ndim} and {n} rows (one per length), got shape {array.shape}"
+                    f"{name} must have rank {ndim} and {n} rows (one per entry of lengths), got shape {array.shape}"
                 )
         if self.decoder_input.shape != self.decoder_target.shape:
             raise ValueError(
@@ -268,25 +270,53 @@ def token_names(ids) -> list[str]:
 
 
 # --------------------------------------------------------------------------- tf.data
-def to_tf_dataset(record: Seq2SeqData, batch_size, *, shuffle, seed=None):
+def to_tf_dataset(record: Seq2SeqData, batch_size, *, shuffle, seed=None, bucket_by_length=False):
     """A ``tf.data.Dataset`` of ``((encoder_input, decoder_input), decoder_target)`` batches.
 
     With ``shuffle=True`` the order is reshuffled every epoch from ``seed``.
+    With ``bucket_by_length=True`` each batch holds rows of similar length and is cropped to
+    its longest row, so a recurrent model does not step through columns of PAD; batch widths
+    then vary (notebook 06 shows the saving).  Every row still appears once per epoch.
     """
     import tensorflow as tf
 
     if not isinstance(record, Seq2SeqData):
         raise TypeError(f"record must be a Seq2SeqData, got {type(record).__name__}")
     batch_size = _check_int("batch_size", batch_size, minimum=1)
-    if not isinstance(shuffle, bool):
-        raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
-    if shuffle:
+    for name, flag in (("shuffle", shuffle), ("bucket_by_length", bucket_by_length)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be True or False, got {flag!r}")
+    if shuffle or bucket_by_length:
         seed = _check_int("seed", seed, minimum=0)
+    if bucket_by_length:
+        return _bucketed_dataset(record, batch_size, shuffle, seed)
     dataset = tf.data.Dataset.from_tensor_slices(
         ((record.encoder_input, record.decoder_input), record.decoder_target))
     if shuffle:
         dataset = dataset.shuffle(len(record), seed=seed, reshuffle_each_iteration=True)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def length_buckets(lengths, batch_size, rng, shuffle):
+    """Row indices in batches of similar length: sort by length (ties broken at random), cut, shuffle batches."""
+    order = np.lexsort((rng.random(len(lengths)), lengths)) if shuffle else np.argsort(lengths, kind="stable")
+    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))] if shuffle else batches
+
+
+def _bucketed_dataset(record, batch_size, shuffle, seed):
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)  # advances every epoch: a new, reproducible order each time
+
+    def batches():
+        for rows in length_buckets(record.lengths, batch_size, rng, shuffle):
+            width, target_width = record.lengths[rows].max(), record.target_lengths[rows].max() + 1
+            yield ((record.encoder_input[rows, :width], record.decoder_input[rows, :target_width]),
+                   record.decoder_target[rows, :target_width])
+
+    matrix = tf.TensorSpec([None, None], tf.int32)
+    return tf.data.Dataset.from_generator(batches, output_signature=((matrix, matrix), matrix)).prefetch(2)
 
 
 # --------------------------------------------------------------------------- files

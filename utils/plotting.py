@@ -7,6 +7,7 @@ Taught in ``notebooks/03_lstm_gru_seq2seq.ipynb`` (curves, length curve) and
 from __future__ import annotations
 
 import numbers
+import pathlib
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -119,3 +120,16 @@ def plot_length_curve(results, *, metric="sequence", ylabel=None, train_max_len=
         ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+FIGURES_DIR = pathlib.Path(__file__).resolve().parent.parent / "docs" / "figures"
+
+
+def save_figure(fig, name):
+    """Save ``fig`` as ``docs/figures/<name>.png`` (the figures the README shows); returns the path."""
+    if not isinstance(name, str) or not name or "/" in name or name.endswith(".png"):
+        raise ValueError(f"name must be a bare file name without .png, got {name!r}")
+    FIGURES_DIR.mkdir(parents=True, exist_ok=True)
+    path = FIGURES_DIR / f"{name}.png"
+    fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
+    return path

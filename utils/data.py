@@ -316,7 +316,9 @@ def _bucketed_dataset(record, batch_size, shuffle, seed):
                    record.decoder_target[rows, :target_width])
 
     matrix = tf.TensorSpec([None, None], tf.int32)
-    return tf.data.Dataset.from_generator(batches, output_signature=((matrix, matrix), matrix)).prefetch(2)
+    n_batches = -(-len(record) // batch_size)  # declared, so Keras knows where an epoch ends
+    dataset = tf.data.Dataset.from_generator(batches, output_signature=((matrix, matrix), matrix))
+    return dataset.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(2)
 
 
 # --------------------------------------------------------------------------- files

@@ -388,10 +388,11 @@ def compile_model(model, learning_rate=3e-3):
 
 
 def fit_model(model, train, *, epochs, batch_size=128, seed=0, validation=None, learning_rate=3e-3,
-              verbose=2, callbacks=None):
+              verbose=2, callbacks=None, bucket_by_length=False):
     """Compile (if not yet) and train on a ``Seq2SeqData`` record; returns ``(history, seconds)``.
 
     One line per epoch (``verbose=2``); ``seconds`` is the wall time of ``fit`` alone.
+    ``bucket_by_length``: batches of similar lengths, cropped (see ``utils.data.to_tf_dataset``).
     """
     import time
 
@@ -401,7 +402,9 @@ def fit_model(model, train, *, epochs, batch_size=128, seed=0, validation=None, 
         compile_model(model, learning_rate)
     validation_data = None if validation is None else to_tf_dataset(validation, 1000, shuffle=False)
     start = time.perf_counter()
-    history = model.fit(to_tf_dataset(train, batch_size, shuffle=True, seed=seed), epochs=epochs,
+    dataset = to_tf_dataset(train, batch_size, shuffle=True, seed=seed, bucket_by_length=bucket_by_length)
+    # shuffle=False: the dataset shuffles itself (fit's default True only warns for a tf.data input)
+    history = model.fit(dataset, epochs=epochs, shuffle=False,
                         validation_data=validation_data, verbose=verbose, callbacks=callbacks)
     return history, time.perf_counter() - start
 

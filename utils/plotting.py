@@ -75,7 +75,8 @@ def plot_attention(weights, source_tokens, output_tokens, *, titles=None, ncols=
 
     ncols = min(ncols, k)
     nrows = -(-k // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols + 0.8, 3.3 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols + 0.8, 3.3 * nrows), squeeze=False,
+                             layout="constrained")  # keeps the axis labels of neighbours apart
     for i, ax in enumerate(axes.flat):
         if i >= k:
             ax.axis("off")

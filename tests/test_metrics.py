@@ -176,3 +176,16 @@ def test_masked_accuracy_in_model_compile():
     logs = model.evaluate(target, target, batch_size=3, verbose=0, return_dict=True)
     predicted = model.predict(target, batch_size=3, verbose=0).argmax(axis=-1)
     assert logs["masked_accuracy"] == pytest.approx(metrics.token_accuracy(target, predicted), abs=1e-6)
+
+
+def test_alignment_offsets_hand_case():
+    # Length 3: the anti-diagonal expects positions 2, 1, 0 at steps 0, 1, 2.
+    # Peaks at 2 (on it), 2 (one right) and 1 (one right); step 3 is past the length.
+    from utils.metrics import alignment_offsets
+
+    attention = np.zeros((1, 4, 3))
+    for step, peak in enumerate([2, 2, 1, 0]):
+        attention[0, step, peak] = 1.0
+    offsets = alignment_offsets(attention, np.array([3]))
+    assert offsets.compressed().tolist() == [0, 1, 1]
+    assert offsets.mask.tolist() == [[False, False, False, True]]

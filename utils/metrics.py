@@ -71,15 +71,24 @@ def _check_attention(attention, lengths):
     return attention, lengths
 
 
+def alignment_offsets(attention, lengths) -> np.ndarray:
+    """(batch, out_len) int: where step t's largest weight lies, relative to source position length-1-t.
+
+    0 is the anti-diagonal; +1 one position to the right.  Steps at or past a row's length
+    are masked out (a ``numpy.ma`` masked array).  Taught in notebook 06.
+    """
+    attention, lengths = _check_attention(attention, lengths)
+    steps = np.arange(attention.shape[1])
+    offsets = attention.argmax(axis=2) - (lengths[:, None] - 1 - steps[None, :])
+    return np.ma.masked_array(offsets, mask=steps[None, :] >= lengths[:, None])
+
+
 def alignment_hits(attention, lengths) -> np.ndarray:
     """(batch, out_len) bool: step t < length attends most to source position length-1-t.
 
     Steps at or past a row's length are False (there is nothing to align).
     """
-    attention, lengths = _check_attention(attention, lengths)
-    steps = np.arange(attention.shape[1])
-    expected = lengths[:, None] - 1 - steps[None, :]
-    return (attention.argmax(axis=2) == expected) & (steps[None, :] < lengths[:, None])
+    return (alignment_offsets(attention, lengths) == 0).filled(False)
 
 
 def alignment_accuracy(attention, lengths) -> float:

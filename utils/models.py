@@ -387,25 +387,48 @@ def compile_model(model, learning_rate=3e-3):
     return model
 
 
+class EpochLine(keras.callbacks.Callback):
+    """Prints one compact line per epoch: ``epoch 3/6  loss 0.0123  masked_accuracy 0.9876  (4.1 s)``."""
+
+    def __init__(self, epochs):
+        super().__init__()
+        self.epochs = epochs
+
+    def on_epoch_begin(self, epoch, logs=None):
+        import time
+
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        import time
+
+        values = "  ".join(f"{name} {value:.4f}" for name, value in (logs or {}).items())
+        print(f"epoch {epoch + 1}/{self.epochs}  {values}  ({time.perf_counter() - self.start:.1f} s)", flush=True)
+
+
 def fit_model(model, train, *, epochs, batch_size=128, seed=0, validation=None, learning_rate=3e-3,
               verbose=2, callbacks=None, bucket_by_length=False):
     """Compile (if not yet) and train on a ``Seq2SeqData`` record; returns ``(history, seconds)``.
 
-    One line per epoch (``verbose=2``); ``seconds`` is the wall time of ``fit`` alone.
+    ``verbose=2``: one line per epoch (``EpochLine``); 0: silent.  ``seconds`` is the wall
+    time of ``fit`` alone.  ``learning_rate`` may be a float or a Keras schedule.
     ``bucket_by_length``: batches of similar lengths, cropped (see ``utils.data.to_tf_dataset``).
     """
     import time
 
     from utils.data import to_tf_dataset
 
+    if verbose not in (0, 2):
+        raise ValueError(f"verbose must be 0 (silent) or 2 (one line per epoch), got {verbose!r}")
     if not getattr(model, "compiled", False):
         compile_model(model, learning_rate)
     validation_data = None if validation is None else to_tf_dataset(validation, 1000, shuffle=False)
+    callbacks = list(callbacks or []) + ([EpochLine(epochs)] if verbose == 2 else [])
     start = time.perf_counter()
     dataset = to_tf_dataset(train, batch_size, shuffle=True, seed=seed, bucket_by_length=bucket_by_length)
     # shuffle=False: the dataset shuffles itself (fit's default True only warns for a tf.data input)
     history = model.fit(dataset, epochs=epochs, shuffle=False,
-                        validation_data=validation_data, verbose=verbose, callbacks=callbacks)
+                        validation_data=validation_data, verbose=0, callbacks=callbacks)
     return history, time.perf_counter() - start
 
 

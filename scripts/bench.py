@@ -1,0 +1,234 @@
+"""The series' benchmark (`make bench`): training time to target, decode throughput, notebook wall times.
+
+Writes bench/results.json (every run's figures) and bench/results.md (medians, as a table).
+
+  (a) seconds of training until exact-sequence accuracy >= 99.9% on the held-out set of the
+      original setting (length 12, 47 symbols), per model; plus the attention model's seconds to
+      >= 99.5% on lengths 1-50.  The clock counts `fit` only: the periodic held-out evaluation
+      (greedy decoding of all 5,000 rows) is timed separately and left out.
+  (b) greedy decode throughput, sequences/s: the incremental decoder (`Seq2Seq.generate`) vs the
+      prefix re-running one (`prefix_generate`), at lengths 12 and 50, batch 1 and 1,000.
+  (c) wall time of each notebook, executed in a fresh kernel on a temporary copy.
+
+Every figure is the median of --repeats runs (decode timings: of 5 timed calls after a warm-up).
+Public tools only: time.perf_counter, TensorFlow/Keras.  Uses the GPU if TensorFlow sees one.
+
+Usage: python scripts/bench.py [--repeats N] [--skip-notebooks] [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import utils  # noqa: E402,F401  (first: it imports TensorFlow quietly)
+from utils import data, models  # noqa: E402
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+OUT_DIR = ROOT / "bench"
+
+
+def machine():
+    cpu = next((line.split(":", 1)[1].strip() for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if pathlib.Path("/proc/cpuinfo").exists() \
+        else platform.processor()
+    gpus = tf.config.list_physical_devices("GPU")
+    return {"cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+            "cpu": cpu, "gpu": [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus],
+            "device": "GPU" if gpus else "CPU", "python": platform.python_version(),
+            "tensorflow": tf.__version__, "keras": keras.__version__}
+
+
+class TimeToTarget(keras.callbacks.Callback):
+    """Every `every` batches, decode the held-out set; stop when exact accuracy >= target.
+
+    `train_seconds` counts batches only: evaluation time is measured and subtracted.
+    """
+
+    def __init__(self, heldout, target, every, budget_s):
+        super().__init__()
+        self.heldout, self.target, self.every, self.budget_s = heldout, target, every, budget_s
+        self.train_seconds, self.reached, self.best, self.batches = None, False, 0.0, 0
+        self.eval_seconds = 0.0
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
+        if self.batches % self.every == 0:
+            self._check()
+
+    def on_train_end(self, logs=None):
+        if self.train_seconds is None:  # the epochs ended between two checks
+            self._check(final=True)
+
+    def _check(self, final=False):
+        train_seconds = time.perf_counter() - self.start - self.eval_seconds
+        eval_start = time.perf_counter()
+        exact = models.evaluate(self.model, self.heldout)["exact"]
+        self.eval_seconds += time.perf_counter() - eval_start
+        self.best = max(self.best, exact)
+        if exact >= self.target or train_seconds > self.budget_s or final:
+            self.reached = exact >= self.target
+            self.train_seconds = train_seconds
+            self.model.stop_training = True
+
+
+# Models for (a): name -> constructor, all at the series' default sizes.
+def candidates(vocab):
+    return {
+        "GRU + additive attention": lambda: models.AttentionSeq2Seq(vocab, attention="additive"),
+        "GRU + dot attention": lambda: models.AttentionSeq2Seq(vocab, attention="dot"),
+        "GRU (no attention)": lambda: models.RNNSeq2Seq(vocab, cell="gru", units=128, embedding_dim=64),
+    }
+
+
+def time_to_target(build, train, heldout, *, target, every, budget_s, seed, batch_size=128, learning_rate=3e-3,
+                   bucket_by_length=False, epochs=1000):
+    """Train until the held-out exact accuracy reaches `target`, the budget runs out, or `epochs` end."""
+    keras.utils.set_random_seed(seed)
+    model = build()
+    callback = TimeToTarget(heldout, target, every, budget_s)
+    models.fit_model(model, train, epochs=epochs, batch_size=batch_size, seed=seed, verbose=0,
+                     learning_rate=learning_rate, callbacks=[callback], bucket_by_length=bucket_by_length)
+    return {"seconds": callback.train_seconds, "reached": callback.reached, "best_exact": callback.best,
+            "batches": callback.batches, "params": model.count_params()}, model
+
+
+def throughput(fn, encoder_input, calls=5):
+    fn(encoder_input)  # warm-up: tracing and compilation
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        fn(encoder_input)
+        times.append(time.perf_counter() - start)
+    return len(encoder_input) / statistics.median(times)
+
+
+def notebook_times(paths):
+    times = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in paths:
+            copy = ROOT / "notebooks" / f".bench_{path.name}"
+            shutil.copy(path, copy)
+            try:
+                start = time.perf_counter()
+                subprocess.run([sys.executable, str(ROOT / "scripts" / "run_notebooks.py"), str(copy)],
+                               check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                times[path.name] = time.perf_counter() - start
+            finally:
+                copy.unlink(missing_ok=True)
+            print(f"  {path.name}: {times[path.name]:.1f} s", flush=True)
+    return times
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3, help="training runs per model (median reported)")
+    parser.add_argument("--skip-notebooks", action="store_true", help="leave out (c), the notebook wall times")
+    parser.add_argument("--quick", action="store_true", help="1 repeat, small budgets: a smoke test of the script")
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats must be >= 1")
+    repeats = 1 if args.quick else args.repeats
+    budget = 20 if args.quick else 90
+    results = {"machine": machine(), "repeats": repeats, "training": {}, "decode": {}, "notebooks": {}}
+    print("machine:", results["machine"], flush=True)
+
+    # (a) time to 99.9% exact at the original setting ------------------------------------------
+    heldout_12 = data.load_heldout("reverse_len12_sym47")
+    train_12 = data.make_reversal_data(40_000, min_len=12, max_len=12, n_symbols=47, seed=0)
+    trained = {}
+    for name, build in candidates(heldout_12.vocab_size).items():
+        runs = []
+        for seed in range(repeats):
+            run, model = time_to_target(build, train_12, heldout_12, target=0.999, every=25,
+                                        budget_s=budget, seed=seed)
+            runs.append(run)
+            print(f"(a) {name}, seed {seed}: {run}", flush=True)
+        trained.setdefault(name, model)
+        results["training"][f"{name} | len 12, 47 symbols -> 99.9%"] = runs
+
+    # ... and the attention model on lengths 1-50 -> 99.5%, with notebook 06's recipe
+    heldout_50 = data.load_heldout("reverse_len1to50_sym10")
+    train_50 = data.make_reversal_data(150_000, min_len=1, max_len=50, n_symbols=10, seed=0)
+    steps_50 = -(-len(train_50) // 256)  # one epoch; the cosine decay reaches 0 at its end
+    runs = []
+    for seed in range(1 if args.quick else min(repeats, 2)):
+        run, model_50 = time_to_target(
+            candidates(heldout_50.vocab_size)["GRU + additive attention"], train_50, heldout_50, target=0.995,
+            every=50, budget_s=60 if args.quick else 240, seed=seed, batch_size=256, bucket_by_length=True,
+            learning_rate=keras.optimizers.schedules.CosineDecay(6e-3, decay_steps=steps_50), epochs=1)
+        runs.append(run)
+        print(f"(a) attention, lengths 1-50, seed {seed}: {run}", flush=True)
+    results["training"]["GRU + additive attention | len 1-50, 10 symbols -> 99.5%"] = runs
+
+    # (b) decode throughput ---------------------------------------------------------------------
+    attention_12 = trained["GRU + additive attention"]
+    rows_50 = heldout_50.encoder_input[heldout_50.lengths == 50]
+    sources = {12: (attention_12, heldout_12.encoder_input), 50: (model_50, np.tile(rows_50, (10, 1)))}
+    for length, (model, source) in sources.items():
+        for batch in (1, 1000):
+            batch_input = source[:batch]
+            incremental = throughput(model.generate, batch_input)
+            prefix = throughput(lambda e: models.prefix_generate(model, e), batch_input, calls=3 if batch == 1 else 1)
+            results["decode"][f"len {length}, batch {batch}"] = {
+                "incremental_seq_per_s": incremental, "prefix_seq_per_s": prefix, "speedup": incremental / prefix}
+            print(f"(b) len {length}, batch {batch}: {results['decode'][f'len {length}, batch {batch}']}", flush=True)
+
+    # (c) notebook wall times -------------------------------------------------------------------
+    if not args.skip_notebooks:
+        print("(c) notebooks:", flush=True)
+        results["notebooks"] = notebook_times(sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")))
+
+    OUT_DIR.mkdir(exist_ok=True)
+    (OUT_DIR / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (OUT_DIR / "results.md").write_text(markdown(results))
+    print((OUT_DIR / "results.md").read_text())
+
+
+def markdown(results):
+    m = results["machine"]
+    lines = [f"Machine: {m['cores']} cores, {m['cpu']}, {m['device']}"
+             + (f" ({', '.join(m['gpu'])})" if m["gpu"] else "")
+             + f"; TensorFlow {m['tensorflow']}, Keras {m['keras']}. Medians of {results['repeats']} training runs.",
+             "", "**(a) Training seconds to the target (exact-sequence accuracy on the held-out set)**", "",
+             "| model | task -> target | median s | runs reaching it | best exact | parameters |",
+             "|---|---|---|---|---|---|"]
+    for key, runs in results["training"].items():
+        name, task = key.split(" | ")
+        reached = [r["seconds"] for r in runs if r["reached"]]
+        median = f"{statistics.median(reached):.1f}" if len(reached) == len(runs) else \
+            f"not reached in {max(r['seconds'] for r in runs):.0f} s" if not reached else \
+            f"{statistics.median(reached):.1f} ({len(reached)} of {len(runs)})"
+        lines.append(f"| {name} | {task} | {median} | {len(reached)}/{len(runs)} | "
+                     f"{max(r['best_exact'] for r in runs):.4f} | {runs[0]['params']:,} |")
+    lines += ["", "**(b) Greedy decoding, sequences/s (median of timed calls after a warm-up)**", "",
+              "| length, batch | incremental (`generate`) | prefix re-running | speed-up |", "|---|---|---|---|"]
+    for key, d in results["decode"].items():
+        lines.append(f"| {key} | {d['incremental_seq_per_s']:,.0f} | {d['prefix_seq_per_s']:,.1f} | "
+                     f"{d['speedup']:.0f}x |")
+    if results["notebooks"]:
+        lines += ["", "**(c) Notebook wall time, fresh kernel, top to bottom (one run)**", "",
+                  "| notebook | seconds |", "|---|---|"]
+        lines += [f"| {name} | {seconds:.0f} |" for name, seconds in results["notebooks"].items()]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

@@ -8,9 +8,10 @@ that a model provides:
 * ``encode(encoder_input)`` -> ``(memory, memory_mask, state)``: the encoder outputs
   (batch, src_len, d), the non-PAD mask (batch, src_len) and the decoder's first state
   (a list of (batch, units) tensors);
-* ``decode_step(token, state, memory, memory_mask)`` -> ``(logits, state, weights)``:
+* ``decode_step(token, state, memory, memory_mask, cache=None)`` -> ``(logits, state, weights)``:
   one decoder step for the whole batch; ``weights`` (batch, src_len) is the attention,
-  or ``None`` for a model without attention;
+  or ``None`` for a model without attention; ``cache`` is what ``prepare_memory(memory)``
+  computed once per decode (an attention model's projected keys; ``None`` otherwise);
 * ``decode_sequence(decoder_input, memory, memory_mask, state)`` -> ``(logits, weights)``:
   all steps at once under teacher forcing.
 
@@ -63,12 +64,22 @@ class _Attention(keras.layers.Layer):
     are exactly 0 and each row sums to 1.
     """
 
-    def score(self, query, memory):  # (batch, tq, ts)
+    def project_keys(self, memory):
+        """The part of the score that depends on the memory alone (e.g. ``W_2 h_j``).
+
+        ``generate`` computes it once per decode instead of once per step.
+        """
+        return memory
+
+    def score(self, query, memory, keys=None):  # (batch, tq, ts)
         raise NotImplementedError
 
     def call(self, query, memory, memory_mask):
-        scores = self.score(query, memory)
-        weights = masked_softmax(scores, memory_mask)
+        return self.attend(query, memory, memory_mask, self.project_keys(memory))
+
+    def attend(self, query, memory, memory_mask, keys):
+        """``call`` with the keys from ``project_keys`` already computed."""
+        weights = masked_softmax(self.score(query, memory, keys), memory_mask)
         context = ops.matmul(weights, memory)  # (batch, tq, dm)
         return context, weights
 
@@ -91,10 +102,13 @@ class AdditiveAttention(_Attention):
         self.W_2 = keras.layers.Dense(units, use_bias=False, name="W_2")
         self.v = keras.layers.Dense(1, use_bias=False, name="v")
 
-    def score(self, query, memory):
-        projected_query = ops.expand_dims(self.W_1(query), 2)    # (batch, tq, 1, units)
-        projected_memory = ops.expand_dims(self.W_2(memory), 1)  # (batch, 1, ts, units)
-        return ops.squeeze(self.v(ops.tanh(projected_query + projected_memory)), -1)
+    def project_keys(self, memory):
+        return self.W_2(memory)  # (batch, ts, units)
+
+    def score(self, query, memory, keys=None):
+        keys = self.project_keys(memory) if keys is None else keys
+        projected_query = ops.expand_dims(self.W_1(query), 2)  # (batch, tq, 1, units)
+        return ops.squeeze(self.v(ops.tanh(projected_query + ops.expand_dims(keys, 1))), -1)
 
     def get_config(self):
         return {**super().get_config(), "units": self.units}
@@ -104,8 +118,9 @@ class AdditiveAttention(_Attention):
 class DotAttention(_Attention):
     """Luong's dot score ``s^T h_j`` (query and memory of the same width); notebook 05."""
 
-    def score(self, query, memory):
-        return ops.matmul(query, ops.transpose(memory, (0, 2, 1)))
+    def score(self, query, memory, keys=None):
+        keys = memory if keys is None else keys
+        return ops.matmul(query, ops.transpose(keys, (0, 2, 1)))
 
 
 @register
@@ -121,8 +136,12 @@ class GeneralAttention(_Attention):
         self.W_a = keras.layers.Dense(query_shape[-1], use_bias=False, name="W_a")
         self.W_a.build(memory_shape)
 
-    def score(self, query, memory):
-        return ops.matmul(query, ops.transpose(self.W_a(memory), (0, 2, 1)))
+    def project_keys(self, memory):
+        return self.W_a(memory)  # (batch, ts, dq)
+
+    def score(self, query, memory, keys=None):
+        keys = self.project_keys(memory) if keys is None else keys
+        return ops.matmul(query, ops.transpose(keys, (0, 2, 1)))
 
 
 @register
@@ -134,6 +153,12 @@ class MultiHeadCrossAttention(keras.layers.Layer):
         self.num_heads = _check_int("num_heads", num_heads, minimum=1)
         self.key_dim = _check_int("key_dim", key_dim, minimum=1)
         self.attention = keras.layers.MultiHeadAttention(num_heads, key_dim, name="mha")
+
+    def project_keys(self, memory):
+        return memory  # MultiHeadAttention projects keys and values inside its call
+
+    def attend(self, query, memory, memory_mask, keys):
+        return self(query, memory, memory_mask)
 
     def call(self, query, memory, memory_mask):
         attention_mask = ops.repeat(ops.expand_dims(memory_mask, 1), ops.shape(query)[1], axis=1)
@@ -164,6 +189,10 @@ class Seq2Seq(keras.Model):
         memory, memory_mask, state = self.encode(encoder_input, training=training)
         logits, _ = self.decode_sequence(decoder_input, memory, memory_mask, state, training=training)
         return logits
+
+    def prepare_memory(self, memory):
+        """Work on the encoder outputs that no decoder step changes, done once per ``generate``."""
+        return None
 
     def teacher_forced_attention(self, encoder_input, decoder_input):
         """Attention weights (batch, tgt_len, src_len) under teacher forcing."""
@@ -196,6 +225,8 @@ class Seq2Seq(keras.Model):
         max_len = encoder_input.shape[1] + 1 if max_len is None else _check_int("max_len", max_len, minimum=1)
         if return_attention and not self.has_attention:
             raise ValueError(f"return_attention=True needs an attention model; {type(self).__name__} has none")
+        if not self.built:  # layers that create weights in build() (GeneralAttention) need it first
+            self.build_from_config(self.get_build_config())
         if getattr(self, "_generate_fn", None) is None:
             self._generate_fn = tf.function(
                 self._generate_graph,
@@ -206,13 +237,14 @@ class Seq2Seq(keras.Model):
     def _generate_graph(self, encoder_input, max_len):
         batch, src_len = tf.shape(encoder_input)[0], tf.shape(encoder_input)[1]
         memory, memory_mask, state = self.encode(encoder_input, training=False)
+        cache = self.prepare_memory(memory)  # step-independent work (attention keys), done once
         token = tf.fill([batch], SOS)
         finished = tf.zeros([batch], tf.bool)
         ids = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
         attention = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
         step = tf.constant(0)
         while step < max_len and not tf.reduce_all(finished):
-            logits, state, weights = self.decode_step(token, state, memory, memory_mask)
+            logits, state, weights = self.decode_step(token, state, memory, memory_mask, cache)
             token = tf.where(finished, PAD, tf.argmax(logits, axis=-1, output_type=tf.int32))
             if weights is None:
                 weights = tf.zeros([batch, src_len])
@@ -305,7 +337,7 @@ class RNNSeq2Seq(_TokenInputs, Seq2Seq):
                                    initial_state=state, training=training)
         return self.output_layer(outputs), None
 
-    def decode_step(self, token, state, memory, memory_mask):
+    def decode_step(self, token, state, memory, memory_mask, cache=None):
         output, state = self.decoder.cell(self._inputs(token, self.target_embedding), state)
         return self.output_layer(output), list(state), None
 
@@ -356,8 +388,14 @@ class AttentionSeq2Seq(_TokenInputs, Seq2Seq):
                  for forward, backward in zip(ends[:n_states], ends[n_states:])]
         return outputs, memory_mask, state
 
-    def _attend(self, decoder_states, memory, memory_mask):
-        context, weights = self.attention(decoder_states, memory, memory_mask)
+    def prepare_memory(self, memory):
+        return self.attention.project_keys(memory)
+
+    def _attend(self, decoder_states, memory, memory_mask, keys=None):
+        if keys is None:
+            context, weights = self.attention(decoder_states, memory, memory_mask)
+        else:
+            context, weights = self.attention.attend(decoder_states, memory, memory_mask, keys)
         attentional = self.W_c(ops.concatenate([context, decoder_states], axis=-1))
         return self.output_layer(attentional), weights
 
@@ -366,9 +404,9 @@ class AttentionSeq2Seq(_TokenInputs, Seq2Seq):
                                           initial_state=state, training=training)
         return self._attend(decoder_states, memory, memory_mask)
 
-    def decode_step(self, token, state, memory, memory_mask):
+    def decode_step(self, token, state, memory, memory_mask, cache=None):
         output, state = self.decoder.cell(self._inputs(token, self.target_embedding), state)
-        logits, weights = self._attend(ops.expand_dims(output, 1), memory, memory_mask)
+        logits, weights = self._attend(ops.expand_dims(output, 1), memory, memory_mask, cache)
         return logits[:, 0], list(state), weights[:, 0]
 
     def get_config(self):

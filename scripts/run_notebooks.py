@@ -49,16 +49,15 @@ def main(paths):
     total = time.perf_counter()
     for i, name in enumerate(paths, start=1):
         path = pathlib.Path(name)
-        print(f"[{i}/{len(paths)}] {path.name} ...", end=" ", flush=True)
         try:
             seconds = run(path)
         except CellExecutionError as error:
-            print("FAILED")
+            print(f"[{i}/{len(paths)}] {path.name}  FAILED", flush=True)
             print(f"\n{path}: {failing_cell(path, error)} raised an error; the notebook was not saved.\n",
                   file=sys.stderr)
             print(str(error)[-4000:], file=sys.stderr)
             return 1
-        print(f"{seconds:6.1f} s")
+        print(f"[{i}/{len(paths)}] {path.name}  {seconds:6.1f} s", flush=True)  # one line, after the kernel's own chatter
     print(f"all {len(paths)} notebooks ran in {time.perf_counter() - total:.1f} s")
     return 0
 

@@ -27,7 +27,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -122,19 +121,19 @@ def throughput(fn, encoder_input, calls=5):
 
 
 def notebook_times(paths):
+    """Wall time of each notebook, run by scripts/run_notebooks.py on a copy beside it (same folder, same paths)."""
     times = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for path in paths:
-            copy = ROOT / "notebooks" / f".bench_{path.name}"
-            shutil.copy(path, copy)
-            try:
-                start = time.perf_counter()
-                subprocess.run([sys.executable, str(ROOT / "scripts" / "run_notebooks.py"), str(copy)],
-                               check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                times[path.name] = time.perf_counter() - start
-            finally:
-                copy.unlink(missing_ok=True)
-            print(f"  {path.name}: {times[path.name]:.1f} s", flush=True)
+    for path in paths:
+        copy = ROOT / "notebooks" / f".bench_{path.name}"
+        shutil.copy(path, copy)
+        try:
+            start = time.perf_counter()
+            subprocess.run([sys.executable, str(ROOT / "scripts" / "run_notebooks.py"), str(copy)],
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            times[path.name] = time.perf_counter() - start
+        finally:
+            copy.unlink(missing_ok=True)
+        print(f"  {path.name}: {times[path.name]:.1f} s", flush=True)
     return times
 
 

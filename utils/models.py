@@ -26,6 +26,8 @@ notebook 03) and ``AttentionSeq2Seq`` (notebooks 04-05), whose attention layers 
 """
 from __future__ import annotations
 
+import time
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -433,13 +435,9 @@ class EpochLine(keras.callbacks.Callback):
         self.epochs = epochs
 
     def on_epoch_begin(self, epoch, logs=None):
-        import time
-
         self.start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        import time
-
         values = "  ".join(f"{name} {value:.4f}" for name, value in (logs or {}).items())
         print(f"epoch {epoch + 1}/{self.epochs}  {values}  ({time.perf_counter() - self.start:.1f} s)", flush=True)
 
@@ -452,8 +450,6 @@ def fit_model(model, train, *, epochs, batch_size=128, seed=0, validation=None, 
     time of ``fit`` alone.  ``learning_rate`` may be a float or a Keras schedule.
     ``bucket_by_length``: batches of similar lengths, cropped (see ``utils.data.to_tf_dataset``).
     """
-    import time
-
     from utils.data import to_tf_dataset
 
     if verbose not in (0, 2):

@@ -33,7 +33,8 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from utils.data import EOS, PAD, SOS, _check_id_array, _check_int
+from utils import metrics
+from utils.data import EOS, PAD, SOS, _check_id_array, _check_int, to_tf_dataset
 
 PACKAGE = "seq2seq"
 register = keras.saving.register_keras_serializable(package=PACKAGE)
@@ -419,11 +420,9 @@ class AttentionSeq2Seq(_TokenInputs, Seq2Seq):
 # =========================================================================== training and evaluation
 def compile_model(model, learning_rate=3e-3):
     """The series' one training set-up: Adam, PAD-ignoring cross-entropy on logits, masked accuracy."""
-    from utils.metrics import MaskedAccuracy
-
     model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD),
-                  metrics=[MaskedAccuracy()])
+                  metrics=[metrics.MaskedAccuracy()])
     return model
 
 
@@ -450,8 +449,6 @@ def fit_model(model, train, *, epochs, batch_size=128, seed=0, validation=None, 
     time of ``fit`` alone.  ``learning_rate`` may be a float or a Keras schedule.
     ``bucket_by_length``: batches of similar lengths, cropped (see ``utils.data.to_tf_dataset``).
     """
-    from utils.data import to_tf_dataset
-
     if verbose not in (0, 2):
         raise ValueError(f"verbose must be 0 (silent) or 2 (one line per epoch), got {verbose!r}")
     if not getattr(model, "compiled", False):
@@ -471,8 +468,6 @@ def evaluate(model, record, *, batch_size=1000):
 
     Returns ``{"exact": ..., "token": ..., "alignment": ... or None, "predicted": ids, "attention": ...}``.
     """
-    from utils import metrics
-
     predicted, attention = [], []
     for start in range(0, len(record), batch_size):
         batch = record.encoder_input[start:start + batch_size]

@@ -166,7 +166,7 @@ def main(argv=None):
         trained.setdefault(name, model)
         results["training"][f"{name} | len 12, 47 symbols -> 99.9%"] = runs
 
-    # ... and the attention model on lengths 1-50 -> 99.5%, with notebook 06's recipe
+    # ... and the attention model on lengths 1-50 -> 99.5%, with notebook 07's recipe
     heldout_50 = data.load_heldout("reverse_len1to50_sym10")
     train_50 = data.make_reversal_data(150_000, min_len=1, max_len=50, n_symbols=10, seed=0)
     steps_50 = -(-len(train_50) // 256)  # one epoch; the cosine decay reaches 0 at its end

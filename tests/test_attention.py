@@ -1,6 +1,6 @@
 """Attention: masking, normalisation, serialisation and the .keras round trip.
 
-The attention layers of ``utils.models`` (taught in notebooks 04-05) and the
+The attention layers of ``utils.models`` (taught in notebooks 05-05) and the
 ``AttentionSeq2Seq`` model built on them, each attention kind in turn.  Tiny
 models (16 units), untrained: these are properties of the computation, not of
 what a model learned.

@@ -276,7 +276,7 @@ def to_tf_dataset(record: Seq2SeqData, batch_size, *, shuffle, seed=None, bucket
     With ``shuffle=True`` the order is reshuffled every epoch from ``seed``.
     With ``bucket_by_length=True`` each batch holds rows of similar length and is cropped to
     its longest row, so a recurrent model does not step through columns of PAD; batch widths
-    then vary (notebook 06 shows the saving).  Every row still appears once per epoch.
+    then vary (notebook 07 shows the saving).  Every row still appears once per epoch.
     """
     import tensorflow as tf
 

@@ -1,7 +1,7 @@
 """Metrics on id arrays (NumPy) and a masked accuracy for ``model.compile``.
 
 Taught in ``notebooks/01_the_reversal_task.ipynb`` (token vs exact-sequence accuracy)
-and ``notebooks/04_bahdanau_attention.ipynb`` (alignment accuracy).
+and ``notebooks/05_bahdanau_attention.ipynb`` (alignment accuracy).
 """
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def alignment_offsets(attention, lengths) -> np.ndarray:
     """(batch, out_len) int: where step t's largest weight lies, relative to source position length-1-t.
 
     0 is the anti-diagonal; +1 one position to the right.  Steps at or past a row's length
-    are masked out (a ``numpy.ma`` masked array).  Taught in notebook 06.
+    are masked out (a ``numpy.ma`` masked array).  Taught in notebook 07.
     """
     attention, lengths = _check_attention(attention, lengths)
     steps = np.arange(attention.shape[1])

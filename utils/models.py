@@ -16,11 +16,11 @@ that a model provides:
   all steps at once under teacher forcing.
 
 ``Seq2Seq.generate`` runs the encoder once and the decoder one step at a time,
-carrying its state, inside one ``tf.function``: see ``notebooks/03_lstm_gru_seq2seq.ipynb``.
+carrying its state, inside one ``tf.function``: see ``notebooks/04_fast_greedy_decoding.ipynb``.
 ``prefix_generate`` is the slow reference it is tested and benchmarked against.
 
 The models: ``RNNSeq2Seq`` (the vanilla RNN of notebook 02 and the LSTM/GRU of
-notebook 03) and ``AttentionSeq2Seq`` (notebooks 04-05), whose attention layers are
+notebook 03) and ``AttentionSeq2Seq`` (notebooks 05-06), whose attention layers are
 ``AdditiveAttention`` (Bahdanau), ``DotAttention``/``GeneralAttention`` (Luong) and
 ``MultiHeadCrossAttention`` (Keras' ``MultiHeadAttention``).
 """
@@ -96,7 +96,7 @@ def masked_softmax(scores, memory_mask):
 
 @register
 class AdditiveAttention(_Attention):
-    """Bahdanau's score ``v^T tanh(W_1 s + W_2 h_j)``; taught in notebook 04."""
+    """Bahdanau's score ``v^T tanh(W_1 s + W_2 h_j)``; taught in notebook 05."""
 
     def __init__(self, units, **kwargs):
         super().__init__(**kwargs)
@@ -119,7 +119,7 @@ class AdditiveAttention(_Attention):
 
 @register
 class DotAttention(_Attention):
-    """Luong's dot score ``s^T h_j`` (query and memory of the same width); notebook 05."""
+    """Luong's dot score ``s^T h_j`` (query and memory of the same width); notebook 06."""
 
     def score(self, query, memory, keys=None):
         keys = memory if keys is None else keys
@@ -128,7 +128,7 @@ class DotAttention(_Attention):
 
 @register
 class GeneralAttention(_Attention):
-    """Luong's general score ``s^T W_a h_j``; notebook 05."""
+    """Luong's general score ``s^T W_a h_j``; notebook 06."""
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -357,7 +357,7 @@ class AttentionSeq2Seq(_TokenInputs, Seq2Seq):
     the context ``c_t = sum_j alpha_tj h_j`` joins ``s_t`` in the attentional state
     ``tanh(W_c [c_t; s_t])`` that predicts the next token (Luong et al. 2015's
     placement, which lets teacher-forced training run all steps in parallel).
-    ``attention``: one of ``ATTENTIONS`` (notebooks 04-05).
+    ``attention``: one of ``ATTENTIONS`` (notebooks 05-06).
     """
 
     has_attention = True

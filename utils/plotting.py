@@ -2,7 +2,7 @@
 
 Each function returns the ``matplotlib.figure.Figure`` and works headless.
 Taught in ``notebooks/03_lstm_gru_seq2seq.ipynb`` (curves, length curve) and
-``notebooks/04_bahdanau_attention.ipynb`` (heatmaps).
+``notebooks/05_bahdanau_attention.ipynb`` (heatmaps).
 """
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """Shared code for the seq2seq-with-attention notebook series.
 
-``utils.data`` (tasks, padding, files), ``utils.metrics`` (token, exact-sequence and
-alignment accuracy), ``utils.plotting`` (curves and heatmaps) and ``utils.models``
-(the seq2seq models and their fast decoding). Importing ``utils`` registers the
+Along the pipeline: ``utils.data`` (tasks, padding, files), ``utils.layers`` (attention),
+``utils.models`` (the ``Seq2Seq`` interface and the models), ``utils.decoding`` (greedy
+``generate`` and the slow reference), ``utils.training`` (compile, fit, evaluate),
+``utils.metrics`` (token, exact-sequence and alignment accuracy) and ``utils.plotting``. Importing ``utils`` registers the
 models and layers with Keras so that ``keras.saving.load_model`` can restore them.
 """
 import contextlib
@@ -33,4 +34,4 @@ if "tensorflow" not in sys.modules:
     with _stderr_silenced():
         import tensorflow  # noqa: F401
 
-from utils import data, metrics, models, plotting  # noqa: E402,F401  (models registers the Keras classes)
+from utils import data, decoding, layers, metrics, models, plotting, training  # noqa: E402,F401  (models registers the Keras classes)

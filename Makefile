@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 READY  := $(VENV)/.requirements-installed
 
-.PHONY: run test unit notebooks data stamp bench clean
+.PHONY: run test lint unit notebooks data stamp bench clean
 
 $(READY): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,7 +16,10 @@ $(READY): requirements.txt
 run: $(READY)            ## execute every notebook top to bottom, saving outputs in place
 	$(PY) scripts/run_notebooks.py notebooks/[0-9]*.ipynb
 
-test: unit notebooks     ## unit tests, then every notebook under nbval
+test: lint unit notebooks  ## lint, unit tests (numbers in prose included), then every notebook under nbval
+
+lint: $(READY)           ## ruff, with the rules in ruff.toml
+	$(PY) -m ruff check utils scripts tests notebooks
 
 unit: $(READY)
 	$(PY) -m pytest tests
@@ -27,8 +30,8 @@ notebooks: $(READY)
 data: $(READY)           ## regenerate the held-out sets in data/ and their manifest
 	$(PY) scripts/make_data.py
 
-stamp: $(READY)          ## write the repository address (scripts/repository.json) into every notebook
-	$(PY) scripts/stamp_colab.py
+stamp: $(READY)          ## write the repository address (git remote origin, else scripts/repository.json) into every notebook
+	$(PY) scripts/stamp_colab.py $(if $(URL),--url $(URL))
 
 bench: $(READY)          ## speed and training-time benchmark -> bench/results.json, bench/results.md
 	$(PY) scripts/bench.py

@@ -19,6 +19,7 @@ Usage: python scripts/bench.py [--repeats N] [--skip-notebooks] [--quick]
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import pathlib
@@ -32,7 +33,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import utils  # noqa: E402,F401  (first: it imports TensorFlow quietly)
+import utils  # noqa: E402,F401,I001  (first: it imports TensorFlow quietly)
 from utils import data, models  # noqa: E402
 
 import keras  # noqa: E402
@@ -188,7 +189,8 @@ def main(argv=None):
         for batch in (1, 1000):
             batch_input = source[:batch]
             incremental = throughput(model.generate, batch_input)
-            prefix = throughput(lambda e: models.prefix_generate(model, e), batch_input, calls=3 if batch == 1 else 1)
+            prefix = throughput(functools.partial(models.prefix_generate, model), batch_input,
+                                calls=3 if batch == 1 else 1)
             results["decode"][f"len {length}, batch {batch}"] = {
                 "incremental_seq_per_s": incremental, "prefix_seq_per_s": prefix, "speedup": incremental / prefix}
             print(f"(b) len {length}, batch {batch}: {results['decode'][f'len {length}, batch {batch}']}", flush=True)
@@ -208,7 +210,8 @@ def markdown(results):
     m = results["machine"]
     lines = [f"Machine: {m['cores']} cores, {m['cpu']}, {m['device']}"
              + (f" ({', '.join(m['gpu'])})" if m["gpu"] else "")
-             + f"; TensorFlow {m['tensorflow']}, Keras {m['keras']}. Training: median over the runs counted in the table "
+             + f"; TensorFlow {m['tensorflow']}, Keras {m['keras']}. "
+             "Training: median over the runs counted in the table "
              f"(up to {results['repeats']} seeds; a model that misses its target is not run again).",
              "", "**(a) Training seconds to the target (exact-sequence accuracy on the held-out set)**", "",
              "| model | task -> target | median s | runs reaching it | best exact | parameters |",

@@ -57,7 +57,8 @@ def main(paths):
                   file=sys.stderr)
             print(str(error)[-4000:], file=sys.stderr)
             return 1
-        print(f"[{i}/{len(paths)}] {path.name}  {seconds:6.1f} s", flush=True)  # one line, after the kernel's own chatter
+        # one line, after the kernel's own chatter
+        print(f"[{i}/{len(paths)}] {path.name}  {seconds:6.1f} s", flush=True)
     print(f"all {len(paths)} notebooks ran in {time.perf_counter() - total:.1f} s")
     return 0
 

@@ -35,8 +35,10 @@ def pack(sources=([0, 1], [2]), targets=([1, 0], [2]), **kwargs):
     return data.pack_examples(list(sources), list(targets), **{"n_symbols": 3, **kwargs})
 
 
-def attention_plot(weights=np.full((3, 3), 1 / 3), source=list("abc"), output=list("cba"), **kwargs):
-    return plotting.plot_attention(weights, source, output, **kwargs)
+def attention_plot(weights=None, source=None, output=None, **kwargs):
+    """plot_attention on a valid 3x3 example, with the given arguments replaced."""
+    weights = np.full((3, 3), 1 / 3) if weights is None else weights
+    return plotting.plot_attention(weights, source or list("abc"), output or list("cba"), **kwargs)
 
 
 def grid_plot(k=3, n_source=3, n_output=3, **kwargs):

@@ -1,8 +1,11 @@
 """The Colab badge and setup block of every notebook (scripts/stamp_colab.py).
 
 (a) every notebook carries the stamped block and its own badge, as the one setting says;
-(b) the block, run as on Colab (a fake ``google.colab``) with a local clone URL, clones the
-    repository and makes ``import utils`` work from the clone; run locally, it finds the root.
+(b) the block, run outside a clone (as on Colab, with a fake ``google.colab``, or as a notebook downloaded
+    alone) with a usable URL, clones the repository and makes ``import utils`` work from the clone; with the
+    placeholder URL it stops with a message saying what to do; run inside the clone, it finds the root;
+(c) stamp_colab takes the address from a GitHub ``origin`` (https or ssh), else from --url, else from
+    scripts/repository.json, and saves it there.
 """
 import importlib.util
 import json
@@ -120,29 +123,36 @@ def local_origin(tmp_path):
     return str(origin), "colab-test"
 
 
-def test_setup_block_on_colab_clones_the_repository_and_imports_utils(tmp_path, local_origin):
-    url, branch = local_origin
-    fake = tmp_path / "fake_modules" / "google" / "colab"  # no google/__init__.py: google stays a
-    fake.mkdir(parents=True)                                 # namespace package, protobuf still imports
-    (fake / "__init__.py").write_text('"""A stand-in for Colab\'s google.colab."""\n')
-    colab_cwd = tmp_path / "content"
-    colab_cwd.mkdir()
+def _run_block(tmp_path, url, branch, on_colab, cwd=None, after="import json, utils\n"
+               "print(json.dumps({'utils': utils.__file__, 'root': str(REPO_ROOT), 'path0': sys.path[0]}))\n"):
+    """Run the stamped block as a script in a fresh folder outside any clone; on Colab with a fake google.colab."""
+    prelude = "import sys\n"
+    if on_colab:
+        fake = tmp_path / "fake_modules" / "google" / "colab"  # no google/__init__.py: google stays a
+        fake.mkdir(parents=True)                                 # namespace package, protobuf still imports
+        (fake / "__init__.py").write_text('"""A stand-in for Colab\'s google.colab."""\n')
+        prelude += (f"sys.path.insert(0, {str(tmp_path / 'fake_modules')!r})\n"
+                    "import google.colab  # noqa: F401  (Colab has it imported)\n")
+    if cwd is None:
+        cwd = tmp_path / ("content" if on_colab else "Downloads")
+        cwd.mkdir()
     script = tmp_path / "scripts" / "run_setup.py"
     script.parent.mkdir()
-    script.write_text(
-        "import sys\n"
-        f"sys.path.insert(0, {str(tmp_path / 'fake_modules')!r})\n"
-        "import google.colab  # noqa: F401  (Colab has it imported)\n"
-        + stamp_colab.setup_block(url, branch) + "\n"
-        "import json, utils\n"
-        "print(json.dumps({'utils': utils.__file__, 'root': str(REPO_ROOT), 'path0': sys.path[0]}))\n")
+    script.write_text(prelude + stamp_colab.setup_block(url, branch) + "\n" + after)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    result = subprocess.run([sys.executable, str(script)], cwd=colab_cwd, env=env,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, str(script)], cwd=cwd, env=env, capture_output=True, text=True,
+                            timeout=300)
+    return result, cwd
+
+
+@pytest.mark.parametrize("on_colab", [True, False], ids=["on Colab", "downloaded alone"])
+def test_setup_block_outside_a_clone_clones_the_repository_and_imports_utils(tmp_path, local_origin, on_colab):
+    url, branch = local_origin
+    result, cwd = _run_block(tmp_path, url, branch, on_colab)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    clone = colab_cwd / pathlib.Path(url).stem
+    clone = cwd / pathlib.Path(url).name
     assert pathlib.Path(report["root"]) == clone
     assert (clone / ".git").is_dir() and (clone / "utils" / "__init__.py").is_file()
     assert _git("rev-parse", "--abbrev-ref", "HEAD", cwd=clone) == branch
@@ -150,6 +160,29 @@ def test_setup_block_on_colab_clones_the_repository_and_imports_utils(tmp_path, 
     assert utils_file.is_relative_to(tmp_path.resolve())  # imported from the clone, not this checkout
     assert utils_file == (clone / "utils" / "__init__.py").resolve()
     assert report["path0"] == str(clone)
+
+
+@pytest.mark.parametrize("on_colab", [True, False], ids=["on Colab", "downloaded alone"])
+def test_setup_block_with_the_placeholder_outside_a_clone_says_what_to_do(tmp_path, on_colab):
+    result, cwd = _run_block(tmp_path, "https://github.com/OWNER/REPO", "main", on_colab, after="")
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("RuntimeError: REPO_URL is the placeholder https://github.com/OWNER/REPO"), last
+    assert "set REPO_URL to the series' GitHub address" in last and "open this notebook from a clone" in last
+    assert str(cwd) in last
+    assert not any(name in result.stderr for name in ("StopIteration", "CalledProcessError", "FileNotFoundError"))
+    assert list(cwd.iterdir()) == []  # nothing cloned, nothing left behind
+
+
+@pytest.mark.parametrize("url", ["https://github.com/OWNER/REPO", "https://github.com/ada/seq2seq"])
+def test_setup_block_inside_a_clone_uses_it_even_on_colab(tmp_path, url):
+    """Opened from a clone (also on Colab after a clone or %cd), the block imports that clone's utils."""
+    result, _ = _run_block(tmp_path, url, "main", on_colab=True, cwd=ROOT / "notebooks")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert pathlib.Path(report["root"]) == ROOT and report["path0"] == str(ROOT)
+    assert pathlib.Path(report["utils"]).resolve() == (ROOT / "utils" / "__init__.py").resolve()
+    assert not (ROOT / "notebooks" / "REPO").exists() and not (ROOT / "notebooks" / "seq2seq").exists()
 
 
 def test_setup_block_locally_finds_the_repository_root(monkeypatch):
@@ -164,6 +197,63 @@ def test_setup_block_locally_finds_the_repository_root(monkeypatch):
     assert namespace["REPO_ROOT"] == ROOT
     assert sys.path[0] == str(ROOT)
     assert not (ROOT / "notebooks" / "REPO").exists()  # nothing cloned
+
+
+@pytest.mark.parametrize("url, slug", [
+    ("https://github.com/ada/seq2seq", "ada/seq2seq"),
+    ("https://github.com/ada/seq2seq.git", "ada/seq2seq"),
+    ("https://github.com/ada/seq2seq/", "ada/seq2seq"),
+    ("https://token@github.com/ada/seq2seq.git", "ada/seq2seq"),
+    ("git@github.com:ada/seq2seq.git", "ada/seq2seq"),
+    ("git@github.com:ada/seq2seq", "ada/seq2seq"),
+    ("ssh://git@github.com/ada/seq2seq.git", "ada/seq2seq"),
+    ("ssh://git@github.com:22/ada/my.repo.git", "ada/my.repo"),
+    ("https://gitlab.com/ada/seq2seq.git", None),
+    ("git@gitlab.com:ada/seq2seq.git", None),
+    ("https://github.com/ada", None),
+    ("https://github.com/ada/seq2seq/tree/main", None),
+    ("/work/local/clone", None),
+    ("", None),
+])
+def test_github_slug_reads_https_and_ssh_addresses(url, slug):
+    assert stamp_colab.github_slug(url) == slug
+
+
+@pytest.fixture
+def setting(tmp_path):
+    path = tmp_path / "repository.json"
+    path.write_text(json.dumps({"url": "https://github.com/OWNER/REPO", "branch": "main", "_comment": "kept"}))
+    return path
+
+
+@pytest.mark.parametrize("origin, expected, source", [
+    ("git@github.com:ada/seq2seq.git", "https://github.com/ada/seq2seq", "git remote origin"),
+    ("https://github.com/ada/seq2seq.git", "https://github.com/ada/seq2seq", "git remote origin"),
+    ("https://gitlab.com/ada/seq2seq.git", "https://github.com/OWNER/REPO", "repository.json"),  # not GitHub
+    (None, "https://github.com/OWNER/REPO", "repository.json"),                                  # no origin
+])
+def test_the_address_comes_from_a_github_origin_else_the_setting(tmp_path, setting, origin, expected, source):
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    _git("init", "--quiet", cwd=clone)
+    if origin:
+        _git("remote", "add", "origin", origin, cwd=clone)
+    assert stamp_colab.origin_url(clone) == origin
+    url, branch, slug, where = stamp_colab.resolve_address(clone, setting)
+    assert (url, branch, slug, where) == (expected, "main", expected.removeprefix("https://github.com/"), source)
+
+
+def test_an_explicit_url_wins_and_is_saved_to_the_setting(tmp_path, setting):
+    url, _, slug, where = stamp_colab.resolve_address(tmp_path, setting, url="git@github.com:ada/seq2seq.git")
+    assert (url, slug, where) == ("https://github.com/ada/seq2seq", "ada/seq2seq", "--url")
+    with pytest.raises(ValueError, match="GitHub"):
+        stamp_colab.resolve_address(tmp_path, setting, url="https://gitlab.com/ada/seq2seq")
+    stamp_colab.save_setting(url, setting)
+    saved = json.loads(setting.read_text())
+    assert saved == {"url": "https://github.com/ada/seq2seq", "branch": "main", "_comment": "kept"}
+    assert stamp_colab.read_setting(setting) == ("https://github.com/ada/seq2seq", "main", "ada/seq2seq")
 
 
 def test_the_setting_is_a_github_address_used_everywhere():

@@ -238,7 +238,8 @@ def test_a_defect_is_caught(label, make, expected):
 def test_images_are_not_scanned_for_paths():
     notebook = copy.deepcopy(GOOD)
     notebook["cells"][4]["outputs"].append(
-        {"output_type": "display_data", "metadata": {}, "data": {"image/png": "iVBOR/home/w==", "text/plain": "<Figure>"}})
+        {"output_type": "display_data", "metadata": {},
+         "data": {"image/png": "iVBOR/home/w==", "text/plain": "<Figure>"}})
     assert notebook_problems(notebook, GOOD_NAME) == []
 
 

@@ -2,6 +2,8 @@
 import keras
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from utils import metrics
 
@@ -189,3 +191,52 @@ def test_alignment_offsets_hand_case():
     offsets = alignment_offsets(attention, np.array([3]))
     assert offsets.compressed().tolist() == [0, 1, 1]
     assert offsets.mask.tolist() == [[False, False, False, True]]
+
+
+# --------------------------------------------------------------------------- edit distance
+@pytest.mark.parametrize("a, b, distance", [
+    ([], [], 0),                                    # both empty
+    ([], [5, 6], 2),                                # from empty: insert both
+    ([5, 6, 7], [5, 6, 7], 0),                      # identical
+    ([5, 6, 7], [5, 9, 6, 7], 1),                   # one insertion
+    ([5, 6, 7], [5, 7], 1),                         # one deletion
+    ([5, 6, 7], [5, 8, 7], 1),                      # one substitution
+    # one skipped token shifts the rest: 4 wrong position by position, 2 edits (delete 6, append 9)
+    ([5, 6, 7, 8, 2], [5, 7, 8, 2, 9], 2),
+])
+def test_edit_distance_hand_cases(a, b, distance):
+    assert metrics.edit_distance(a, b) == distance
+    assert metrics.edit_distance(np.array(a, dtype=np.int32), np.array(b, dtype=np.int64)) == distance
+    assert metrics.edit_distance(b, a) == distance  # symmetric
+
+
+def test_edit_distance_is_at_most_the_position_wise_count():
+    a, b = np.array([5, 6, 7, 8, 2]), np.array([5, 7, 8, 2, 9])
+    assert (a != b).sum() == 4
+    assert metrics.edit_distance(a, b) == 2
+
+
+@pytest.mark.parametrize("a, b, error, argument", [
+    ([1.5, 2.0], [1, 2], TypeError, "a must hold integer token ids"),
+    ([1, 2], ["x", "y"], TypeError, "b must hold integer token ids"),
+    ([[1, 2]], [1, 2], ValueError, "a must have rank 1"),
+    ([1, 2], 3, ValueError, "b must have rank 1"),
+])
+def test_edit_distance_rejects_bad_arguments(a, b, error, argument):
+    with pytest.raises(error, match=argument):
+        metrics.edit_distance(a, b)
+
+
+IDS = st.lists(st.integers(0, 6), max_size=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(IDS, IDS, IDS)
+def test_edit_distance_is_a_metric_bounded_by_lengths(a, b, c):
+    distance = metrics.edit_distance(a, b)
+    assert distance == metrics.edit_distance(b, a)
+    assert (distance == 0) == (a == b)
+    assert abs(len(a) - len(b)) <= distance <= max(len(a), len(b))
+    if len(a) == len(b):  # substitutions alone turn a into b
+        assert distance <= sum(x != y for x, y in zip(a, b))
+    assert metrics.edit_distance(a, c) <= distance + metrics.edit_distance(b, c)

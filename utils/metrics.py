@@ -1,6 +1,7 @@
 """Metrics on id arrays (NumPy) and a masked accuracy for ``model.compile``.
 
-Taught in ``notebooks/01_the_reversal_task.ipynb`` (token vs exact-sequence accuracy)
+Taught in ``notebooks/01_the_reversal_task.ipynb`` (token vs exact-sequence accuracy),
+``notebooks/03_lstm_gru_seq2seq.ipynb`` (edit distance of a derailed output)
 and ``notebooks/05_bahdanau_attention.ipynb`` (alignment accuracy).
 """
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 from keras import ops
+from rapidfuzz.distance import Levenshtein
 
 from utils.data import PAD, _check_id_array
 
@@ -20,8 +22,9 @@ def _align(target, predicted):
         raise ValueError(f"target and predicted must have as many rows, got shapes "
                          f"{target.shape} and {predicted.shape}")
     width = max(target.shape[1], predicted.shape[1])
-    pad = lambda a: np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=PAD)
-    return pad(target), pad(predicted)
+    padding = ((0, 0), (0, width - target.shape[1])), ((0, 0), (0, width - predicted.shape[1]))
+    return (np.pad(target, padding[0], constant_values=PAD),
+            np.pad(predicted, padding[1], constant_values=PAD))
 
 
 def token_accuracy(target, predicted) -> float:
@@ -50,6 +53,20 @@ def sequence_accuracy(target, predicted) -> float:
     if correct.size == 0:
         raise ValueError("target has no rows to score")
     return float(correct.mean())
+
+
+def edit_distance(a, b) -> int:
+    """Levenshtein distance between two 1-D id sequences: the fewest insertions, deletions and
+    substitutions of one token that turn ``a`` into ``b``.
+
+    Unlike counting position by position, one skipped token costs 1, not one per shifted
+    token after it.  ``a`` and ``b`` are 1-D int arrays or lists (lengths may differ; PAD and
+    EOS are tokens like any other, so crop the rows first if they should not count).
+    Taught in ``notebooks/03_lstm_gru_seq2seq.ipynb`` (the rows that derail free-running).
+    """
+    a = _check_id_array("a", a, ndim=1)
+    b = _check_id_array("b", b, ndim=1)
+    return int(Levenshtein.distance(a.tolist(), b.tolist()))
 
 
 def _check_attention(attention, lengths):

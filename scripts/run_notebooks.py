@@ -7,6 +7,7 @@ Usage: python scripts/run_notebooks.py notebooks/01_*.ipynb [...]
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import pathlib
 import sys
@@ -21,6 +22,9 @@ CELL_TIMEOUT_S = 900
 
 def run(path: pathlib.Path) -> float:
     notebook = nbformat.read(path, as_version=4)
+    for index, cell in enumerate(notebook.cells):  # nbformat 4.5 wants an id on every cell; new cells lack one
+        if "id" not in cell:
+            cell["id"] = hashlib.sha1(f"{path.name}:{index}:{cell.source}".encode()).hexdigest()[:8]
     client = NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()

@@ -3,8 +3,8 @@
 Along the pipeline: ``utils.data`` (tasks, padding, files), ``utils.layers`` (attention),
 ``utils.models`` (the ``Seq2Seq`` interface and the models), ``utils.decoding`` (greedy
 ``generate`` and the slow reference), ``utils.training`` (compile, fit, evaluate),
-``utils.metrics`` (token, exact-sequence and alignment accuracy) and ``utils.plotting``. Importing ``utils`` registers the
-models and layers with Keras so that ``keras.saving.load_model`` can restore them.
+``utils.metrics`` (token, exact-sequence and alignment accuracy) and ``utils.plotting``.
+Importing ``utils`` registers the models and layers with Keras so that ``keras.saving.load_model`` can restore them.
 """
 import contextlib
 import os

@@ -22,7 +22,7 @@ import json
 import numbers
 import pathlib
 import zipfile
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -30,8 +30,16 @@ from utils import decoding
 from utils.data import PAD, SOS, _check_int
 from utils.decoding import check_encoder_input, prefix_generate  # noqa: F401  (models.X for notebooks)
 from utils.layers import (  # noqa: F401
-    ATTENTIONS, NEG_INF, PACKAGE, AdditiveAttention, DotAttention, GeneralAttention, MultiHeadCrossAttention,
-    masked_softmax, register)
+    ATTENTIONS,
+    NEG_INF,
+    PACKAGE,
+    AdditiveAttention,
+    DotAttention,
+    GeneralAttention,
+    MultiHeadCrossAttention,
+    masked_softmax,
+    register,
+)
 from utils.training import EpochLine, compile_model, evaluate, fit_model  # noqa: F401
 
 

@@ -34,4 +34,4 @@ if "tensorflow" not in sys.modules:
     with _stderr_silenced():
         import tensorflow  # noqa: F401
 
-from utils import data, decoding, layers, metrics, models, plotting, training  # noqa: E402,F401  (models registers the Keras classes)
+from utils import beam, data, decoding, layers, metrics, models, plotting, training  # noqa: E402,F401  (models registers the Keras classes)

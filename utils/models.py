@@ -26,7 +26,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from utils import decoding
+from utils import beam, decoding
 from utils.data import PAD, SOS, _check_int
 from utils.decoding import check_encoder_input, prefix_generate  # noqa: F401  (models.X for notebooks)
 from utils.layers import (  # noqa: F401
@@ -77,6 +77,11 @@ class Seq2Seq(keras.Model):
     def generate(self, encoder_input, max_len=None, *, return_attention=False):
         """Greedy decoding, compiled: see ``utils.decoding.generate`` for the contract."""
         return decoding.generate(self, encoder_input, max_len, return_attention=return_attention)
+
+    def beam_search(self, encoder_input, beam_width=4, max_len=None, *, alpha=0.0, return_attention=False):
+        """The ``beam_width`` best outputs per source: see ``utils.beam.beam_search`` for the contract."""
+        return beam.beam_search(self, encoder_input, beam_width, max_len, alpha=alpha,
+                                return_attention=return_attention)
 
 
 # =========================================================================== the models

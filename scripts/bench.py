@@ -1,4 +1,4 @@
-"""The series' benchmark (`make bench`): training time to target, decode throughput, notebook wall times.
+"""The series' benchmark (`make bench`): training time to target, decode and search throughput, notebook wall times.
 
 Writes bench/results.json (every run's figures) and bench/results.md (medians, as a table).
 
@@ -9,12 +9,19 @@ Writes bench/results.json (every run's figures) and bench/results.md (medians, a
   (b) greedy decode throughput, sequences/s: the incremental decoder (`Seq2Seq.generate`) vs the
       prefix re-running one (`prefix_generate`), at lengths 12 and 50, batch 1 and 1,000.
   (c) wall time of each notebook, executed in a fresh kernel on a temporary copy.
+  (d) greedy and beam search (k = 4) throughput, sequences/s, on (b)'s models and inputs: ours
+      (`Seq2Seq.generate`, `Seq2Seq.beam_search`) against KerasHub's GreedySampler and BeamSampler
+      driving the same model (`utils.beam.keras_hub_decoder`); KerasHub's greedy ids are asserted
+      equal to ours first, so both sides do the same work.
 
 Every figure is the median of --repeats runs (decode timings: of 5 timed calls after a warm-up);
 a model that misses its target within the budget is not run again.
-Public tools only: time.perf_counter, TensorFlow/Keras.  Uses the GPU if TensorFlow sees one.
+--only-decode runs (b) and (d) alone, on two models trained briefly (the --quick budgets) instead
+of (a)'s runs to target.  Throughput depends on how well a model is trained only through when its
+rows emit EOS (decoding stops once every row has); results.json records the mode under "mode".
+Public tools only: time.perf_counter, TensorFlow/Keras, KerasHub.  Uses the GPU if TensorFlow sees one.
 
-Usage: python scripts/bench.py [--repeats N] [--skip-notebooks] [--quick]
+Usage: python scripts/bench.py [--repeats N] [--skip-notebooks] [--quick] [--only-decode]
 """
 from __future__ import annotations
 
@@ -34,9 +41,10 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import utils  # noqa: E402,F401,I001  (first: it imports TensorFlow quietly)
-from utils import data, models  # noqa: E402
+from utils import beam, data, models  # noqa: E402
 
 import keras  # noqa: E402
+import keras_hub  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
@@ -121,6 +129,19 @@ def throughput(fn, encoder_input, calls=5):
     return len(encoder_input) / statistics.median(times)
 
 
+def fetched(decode):
+    """`decode(source, src_len + 1)` of a KerasHub decoder, its tensors fetched: the timing includes the work."""
+    return lambda source: tf.nest.map_structure(lambda t: t.numpy(), decode(source, source.shape[1] + 1))
+
+
+def assert_same_greedy(model, hub_greedy, source):
+    """KerasHub's greedy ids (after its leading SOS) are ours, PAD beyond our width: (d) compares equal work."""
+    hub = fetched(hub_greedy)(source)[:, 1:]
+    ours = model.generate(source)
+    np.testing.assert_array_equal(hub[:, :ours.shape[1]], ours)
+    np.testing.assert_array_equal(hub[:, ours.shape[1]:], data.PAD)
+
+
 def notebook_times(paths):
     """Wall time of each notebook, run by scripts/run_notebooks.py on a copy beside it (same folder, same paths)."""
     times = {}
@@ -143,46 +164,62 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3, help="training runs per model (median reported)")
     parser.add_argument("--skip-notebooks", action="store_true", help="leave out (c), the notebook wall times")
     parser.add_argument("--quick", action="store_true", help="1 repeat, small budgets: a smoke test of the script")
+    parser.add_argument("--only-decode", action="store_true",
+                        help="(b) and (d) only, on two briefly trained models (the --quick budgets); no (a), no (c)")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
     repeats = 1 if args.quick else args.repeats
-    budget = 20 if args.quick else 90
-    results = {"machine": machine(), "repeats": repeats, "training": {}, "decode": {}, "notebooks": {}}
+    budget = 20 if args.quick or args.only_decode else 90
+    results = {"machine": machine(), "mode": "only-decode" if args.only_decode else "full", "quick": args.quick,
+               "repeats": repeats, "training": {}, "decode": {}, "search": {}, "notebooks": {}}
     print("machine:", results["machine"], flush=True)
 
-    # (a) time to 99.9% exact at the original setting ------------------------------------------
     heldout_12 = data.load_heldout("reverse_len12_sym47")
     train_12 = data.make_reversal_data(40_000, min_len=12, max_len=12, n_symbols=47, seed=0)
-    trained = {}
-    for name, build in candidates(heldout_12.vocab_size).items():
-        runs = []
-        for seed in range(repeats):
-            run, model = time_to_target(build, train_12, heldout_12, target=0.999, every=25,
-                                        budget_s=budget, seed=seed)
-            runs.append(run)
-            print(f"(a) {name}, seed {seed}: {run}", flush=True)
-            if not run["reached"]:  # out of reach within the budget: more seeds would only repeat that
-                break
-        trained.setdefault(name, model)
-        results["training"][f"{name} | len 12, 47 symbols -> 99.9%"] = runs
-
-    # ... and the attention model on lengths 1-50 -> 99.5%, with notebook 07's recipe
     heldout_50 = data.load_heldout("reverse_len1to50_sym10")
     train_50 = data.make_reversal_data(150_000, min_len=1, max_len=50, n_symbols=10, seed=0)
     steps_50 = -(-len(train_50) // 256)  # one epoch; the cosine decay reaches 0 at its end
-    runs = []
-    for seed in range(1 if args.quick else min(repeats, 2)):
-        run, model_50 = time_to_target(
+
+    def fit_50(seed, budget_s):  # the attention model on lengths 1-50 -> 99.5%, with notebook 07's recipe
+        return time_to_target(
             candidates(heldout_50.vocab_size)["GRU + additive attention"], train_50, heldout_50, target=0.995,
-            every=50, budget_s=60 if args.quick else 240, seed=seed, batch_size=256, bucket_by_length=True,
+            every=50, budget_s=budget_s, seed=seed, batch_size=256, bucket_by_length=True,
             learning_rate=keras.optimizers.schedules.CosineDecay(6e-3, decay_steps=steps_50), epochs=1)
-        runs.append(run)
-        print(f"(a) attention, lengths 1-50, seed {seed}: {run}", flush=True)
-    results["training"]["GRU + additive attention | len 1-50, 10 symbols -> 99.5%"] = runs
+
+    if args.only_decode:
+        # Brief training: enough for (b) and (d), whose figures depend on the model only through
+        # when its rows emit EOS.  The runs are recorded so the reader sees how far they got.
+        run_12, attention_12 = time_to_target(candidates(heldout_12.vocab_size)["GRU + additive attention"],
+                                              train_12, heldout_12, target=0.999, every=25, budget_s=budget, seed=0)
+        run_50, model_50 = fit_50(seed=0, budget_s=60)
+        results["decode_models"] = {"len 12, 47 symbols": run_12, "len 1-50, 10 symbols": run_50}
+        print("models for (b), (d), briefly trained:", results["decode_models"], flush=True)
+    else:
+        # (a) time to 99.9% exact at the original setting --------------------------------------
+        trained = {}
+        for name, build in candidates(heldout_12.vocab_size).items():
+            runs = []
+            for seed in range(repeats):
+                run, model = time_to_target(build, train_12, heldout_12, target=0.999, every=25,
+                                            budget_s=budget, seed=seed)
+                runs.append(run)
+                print(f"(a) {name}, seed {seed}: {run}", flush=True)
+                if not run["reached"]:  # out of reach within the budget: more seeds would only repeat that
+                    break
+            trained.setdefault(name, model)
+            results["training"][f"{name} | len 12, 47 symbols -> 99.9%"] = runs
+
+        # ... and the attention model on lengths 1-50 -> 99.5%
+        runs = []
+        for seed in range(1 if args.quick else min(repeats, 2)):
+            run, model_50 = fit_50(seed, budget_s=60 if args.quick else 240)
+            runs.append(run)
+            print(f"(a) attention, lengths 1-50, seed {seed}: {run}", flush=True)
+        results["training"]["GRU + additive attention | len 1-50, 10 symbols -> 99.5%"] = runs
+        attention_12 = trained["GRU + additive attention"]
 
     # (b) decode throughput ---------------------------------------------------------------------
-    attention_12 = trained["GRU + additive attention"]
     rows_50 = heldout_50.encoder_input[heldout_50.lengths == 50]
     sources = {12: (attention_12, heldout_12.encoder_input), 50: (model_50, np.tile(rows_50, (10, 1)))}
     for length, (model, source) in sources.items():
@@ -195,8 +232,29 @@ def main(argv=None):
                 "incremental_seq_per_s": incremental, "prefix_seq_per_s": prefix, "speedup": incremental / prefix}
             print(f"(b) len {length}, batch {batch}: {results['decode'][f'len {length}, batch {batch}']}", flush=True)
 
+    # (d) greedy and beam search, ours against KerasHub's samplers ----------------------------
+    # Same models, same inputs as (b).  KerasHub's samplers call the same decode_step (through
+    # keras_hub_decoder), so the gaps are the search loops', not the models'.
+    for length, (model, source) in sources.items():
+        hub_greedy = beam.keras_hub_decoder(model, keras_hub.samplers.GreedySampler())
+        hub_beam = beam.keras_hub_decoder(model, keras_hub.samplers.BeamSampler(num_beams=4, return_all_beams=True))
+        assert_same_greedy(model, hub_greedy, source[:1000])
+        for batch in (1, 1000):
+            batch_input = source[:batch]
+            greedy = throughput(model.generate, batch_input)
+            ours_beam = throughput(functools.partial(model.beam_search, beam_width=4), batch_input)
+            hub_greedy_rate = throughput(fetched(hub_greedy), batch_input)
+            # KerasHub's beam is slow at batch 1,000, length 50: one timed call, as (b) does for prefix
+            hub_beam_rate = throughput(fetched(hub_beam), batch_input, calls=1 if (length, batch) == (50, 1000) else 5)
+            key = f"len {length}, batch {batch}"
+            results["search"][key] = {
+                "ours_greedy_seq_per_s": greedy, "ours_beam4_seq_per_s": ours_beam,
+                "keras_hub_greedy_seq_per_s": hub_greedy_rate, "keras_hub_beam4_seq_per_s": hub_beam_rate,
+                "beam4_over_greedy": ours_beam / greedy, "ours_over_keras_hub_greedy": greedy / hub_greedy_rate}
+            print(f"(d) {key}: {results['search'][key]}", flush=True)
+
     # (c) notebook wall times -------------------------------------------------------------------
-    if not args.skip_notebooks:
+    if not args.skip_notebooks and not args.only_decode:
         print("(c) notebooks:", flush=True)
         results["notebooks"] = notebook_times(sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")))
 
@@ -211,11 +269,16 @@ def markdown(results):
     lines = [f"Machine: {m['cores']} cores, {m['cpu']}, {m['device']}"
              + (f" ({', '.join(m['gpu'])})" if m["gpu"] else "")
              + f"; TensorFlow {m['tensorflow']}, Keras {m['keras']}. "
-             "Training: median over the runs counted in the table "
-             f"(up to {results['repeats']} seeds; a model that misses its target is not run again).",
-             "", "**(a) Training seconds to the target (exact-sequence accuracy on the held-out set)**", "",
-             "| model | task -> target | median s | runs reaching it | best exact | parameters |",
-             "|---|---|---|---|---|---|"]
+             + ("Training: median over the runs counted in the table "
+                f"(up to {results['repeats']} seeds; a model that misses its target is not run again)."
+                if results["training"] else
+                "Decoding only (`--only-decode`): models trained briefly, best held-out exact "
+                + ", ".join(f"{run['best_exact']:.4f} ({task})" for task, run in results["decode_models"].items())
+                + "; throughput depends on training only through when rows emit EOS.")]
+    if results["training"]:
+        lines += ["", "**(a) Training seconds to the target (exact-sequence accuracy on the held-out set)**", "",
+                  "| model | task -> target | median s | runs reaching it | best exact | parameters |",
+                  "|---|---|---|---|---|---|"]
     for key, runs in results["training"].items():
         name, task = key.split(" | ")
         reached = [r["seconds"] for r in runs if r["reached"]]
@@ -233,6 +296,15 @@ def markdown(results):
         lines += ["", "**(c) Notebook wall time, fresh kernel, top to bottom (one run)**", "",
                   "| notebook | seconds |", "|---|---|"]
         lines += [f"| {name} | {seconds:.0f} |" for name, seconds in results["notebooks"].items()]
+    if results.get("search"):
+        lines += ["", "**(d) Greedy and beam search (k = 4), sequences/s: ours against KerasHub's samplers on the "
+                  "same model**", "",
+                  "| length, batch | ours greedy | ours beam k=4 | beam/greedy | KerasHub greedy | KerasHub beam k=4 | "
+                  "ours/KerasHub (greedy) |", "|---|---|---|---|---|---|---|"]
+        for key, d in results["search"].items():
+            lines.append(f"| {key} | {d['ours_greedy_seq_per_s']:,.0f} | {d['ours_beam4_seq_per_s']:,.0f} | "
+                         f"{d['beam4_over_greedy']:.2f} | {d['keras_hub_greedy_seq_per_s']:,.0f} | "
+                         f"{d['keras_hub_beam4_seq_per_s']:,.1f} | {d['ours_over_keras_hub_greedy']:.1f}x |")
     return "\n".join(lines) + "\n"
 
 

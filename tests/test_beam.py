@@ -225,3 +225,16 @@ def test_keras_hub_samplers_compute_what_ours_do(kind, trained_attention):
     ids, log_probs = beam.beam_search(model, source, beam_width=4)
     np.testing.assert_array_equal(hub_ids.numpy()[:, :, 1:ids.shape[-1] + 1], ids)
     np.testing.assert_allclose(hub_log_probs.numpy(), log_probs, rtol=1e-4, atol=1e-4)
+
+
+def test_sequence_log_probs_is_the_teacher_forced_sum(trained_attention):
+    source = sources(30)
+    ids, log_probs = beam.beam_search(trained_attention, source, beam_width=2)
+    for j in range(2):
+        np.testing.assert_allclose(beam.sequence_log_probs(trained_attention, source, ids[:, j], batch_size=7),
+                                   teacher_forced_log_probs(trained_attention, source, ids[:, j]), rtol=1e-5, atol=1e-5)
+
+
+def test_sequence_log_probs_rejects_mismatched_ids():
+    with pytest.raises(ValueError, match="ids must be int"):
+        beam.sequence_log_probs(make("gru"), sources(3), np.zeros((2, 4), np.int32))

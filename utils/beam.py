@@ -75,13 +75,13 @@ def beam_search(model, encoder_input, beam_width=4, max_len=None, *, alpha=0.0, 
         raise ValueError(f"return_attention=True needs an attention model; {type(model).__name__} has none")
     if not model.built:
         model.build_from_config(model.get_build_config())
-    functions = model.__dict__.setdefault("_beam_fns", {})
-    key = (beam_width, alpha)
-    if key not in functions:
-        functions[key] = tf.function(
-            lambda source, steps: beam_loop(model, source, steps, beam_width, alpha),
-            input_signature=[tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([], tf.int32)])
-    ids, log_probs, weights = functions[key](tf.constant(encoder_input), tf.constant(max_len, tf.int32))
+    if getattr(model, "_beam_fn", None) is None:  # one trace serves every batch, length, width and alpha
+        model._beam_fn = tf.function(
+            lambda source, steps, width, penalty: beam_loop(model, source, steps, width, penalty),
+            input_signature=[tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([], tf.int32),
+                             tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.float32)])
+    ids, log_probs, weights = model._beam_fn(tf.constant(encoder_input), tf.constant(max_len, tf.int32),
+                                             tf.constant(beam_width, tf.int32), tf.constant(alpha, tf.float32))
     if return_attention:
         return ids.numpy(), log_probs.numpy(), weights.numpy()
     return ids.numpy(), log_probs.numpy()
@@ -103,9 +103,9 @@ def beam_loop(model, encoder_input, max_len, k, alpha):
     """The loop ``beam_search`` compiles: (ids (B, k, T), log_probs (B, k), best weights (B, T, S))."""
     batch, src_len = tf.shape(encoder_input)[0], tf.shape(encoder_input)[1]
     memory, memory_mask, state = model.encode(encoder_input, training=False)
-    memory, memory_mask = _fold(memory, k), _fold(memory_mask, k)
-    state = tf.nest.map_structure(lambda s: _fold(s, k), state)
-    cache = model.prepare_memory(memory)  # once per decode, on the folded memory
+    cache = model.prepare_memory(memory)  # once per decode, before folding: k copies of the same keys
+    memory, memory_mask, state = tf.nest.map_structure(lambda x: _fold(x, k), (memory, memory_mask, state))
+    cache = None if cache is None else tf.nest.map_structure(lambda x: _fold(x, k), cache)
     vocab = model.vocab_size
     # Only beam 0 of each source is live at the start; the others are copies at -inf.
     log_probs = tf.tile(tf.concat([[0.0], tf.fill([k - 1], -np.inf)], 0)[None], [batch, 1])  # (B, k)
@@ -165,6 +165,31 @@ def _backtrack(tokens, parents, attention, order):
         out_weights = out_weights.write(t, tf.gather(attention[t], beam[:, 0], batch_dims=1))
         beam = tf.gather(parents[t], beam, batch_dims=1)
     return tf.transpose(out_ids.stack(), [1, 2, 0]), tf.transpose(out_weights.stack(), [1, 0, 2])
+
+
+def sequence_log_probs(model, encoder_input, ids, *, batch_size=1000):
+    """log p(ids | encoder_input) under the model: float32 (batch,), by teacher forcing.
+
+    Each row of ``ids`` (batch, T) is summed up to and including its first EOS (all T
+    tokens if it has none), the quantity ``beam_search`` ranks.  Used to tell search
+    errors from model errors: if the target scores higher than the output found, the
+    search missed it.
+    """
+    encoder_input = check_encoder_input(encoder_input, model.vocab_size)
+    ids = np.asarray(ids)
+    if ids.dtype.kind not in "iu" or ids.ndim != 2 or len(ids) != len(encoder_input):
+        raise ValueError(f"ids must be int (batch, T) with batch {len(encoder_input)}, got {ids.dtype} {ids.shape}")
+    ids = ids.astype(np.int32)
+    decoder_input = np.concatenate([np.full((len(ids), 1), SOS, np.int32), ids[:, :-1]], axis=1)
+    counted = (np.cumsum(ids == EOS, axis=1) - (ids == EOS)) == 0  # up to and including the first EOS
+    totals = []
+    for start in range(0, len(ids), batch_size):
+        rows = slice(start, start + batch_size)
+        logits = model((encoder_input[rows], decoder_input[rows]), training=False)
+        log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32)).numpy()
+        per_token = np.take_along_axis(log_probs, ids[rows, :, None], axis=-1)[..., 0]
+        totals.append((per_token * counted[rows]).sum(axis=1))
+    return np.concatenate(totals).astype(np.float32)
 
 
 # --------------------------------------------------------------------------- KerasHub's samplers

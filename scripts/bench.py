@@ -142,6 +142,38 @@ def assert_same_greedy(model, hub_greedy, source):
     np.testing.assert_array_equal(hub[:, ours.shape[1]:], data.PAD)
 
 
+def step_profile(model, source, k=4):
+    """Where beam search's time goes at batch B (medians of 7 timed calls after a warm-up, in ms).
+
+    Beam search of width k runs the encoder on B rows and the decoder on B*k rows.  Greedy decoding of
+    the B rows repeated k times (identical rows, so the same number of steps) does the same decoder work
+    with no beam bookkeeping, but encodes B*k rows; swapping its encoder time for B rows' gives the
+    model's own work in a beam search, ``model_work_ms``.  ``bookkeeping_ms`` (beam minus that) is what the
+    search itself adds: log-softmax, top-k, gathers, parent pointers.  ``bound_beam_over_greedy`` is the
+    throughput ratio if the bookkeeping were free.
+    """
+    def ms(fn):
+        fn()
+        times = []
+        for _ in range(7):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return 1000 * statistics.median(times)
+
+    repeated = np.repeat(source, k, axis=0)
+    encode = tf.function(lambda s: model.encode(s, training=False)[0])
+    encode_ms = ms(lambda: encode(tf.constant(source)).numpy())
+    encode_k_ms = ms(lambda: encode(tf.constant(repeated)).numpy())
+    greedy_ms, greedy_k_ms = ms(lambda: model.generate(source)), ms(lambda: model.generate(repeated))
+    beam_ms = ms(lambda: model.beam_search(source, beam_width=k))
+    model_work_ms = greedy_k_ms - encode_k_ms + encode_ms
+    return {"rows": len(source), "k": k, "encode_ms": encode_ms, "greedy_ms": greedy_ms,
+            f"greedy_x{k}_rows_ms": greedy_k_ms, f"beam{k}_ms": beam_ms, "model_work_ms": model_work_ms,
+            "bookkeeping_ms": beam_ms - model_work_ms, "bound_beam_over_greedy": greedy_ms / model_work_ms,
+            "beam_over_greedy": greedy_ms / beam_ms}
+
+
 def notebook_times(paths):
     """Wall time of each notebook, run by scripts/run_notebooks.py on a copy beside it (same folder, same paths)."""
     times = {}
@@ -172,7 +204,7 @@ def main(argv=None):
     repeats = 1 if args.quick else args.repeats
     budget = 20 if args.quick or args.only_decode else 90
     results = {"machine": machine(), "mode": "only-decode" if args.only_decode else "full", "quick": args.quick,
-               "repeats": repeats, "training": {}, "decode": {}, "search": {}, "notebooks": {}}
+               "repeats": repeats, "training": {}, "decode": {}, "search": {}, "search_profile": {}, "notebooks": {}}
     print("machine:", results["machine"], flush=True)
 
     heldout_12 = data.load_heldout("reverse_len12_sym47")
@@ -252,6 +284,8 @@ def main(argv=None):
                 "keras_hub_greedy_seq_per_s": hub_greedy_rate, "keras_hub_beam4_seq_per_s": hub_beam_rate,
                 "beam4_over_greedy": ours_beam / greedy, "ours_over_keras_hub_greedy": greedy / hub_greedy_rate}
             print(f"(d) {key}: {results['search'][key]}", flush=True)
+        results["search_profile"][f"len {length}, batch 1000"] = step_profile(model, source[:1000])
+        print(f"(d) profile, len {length}: {results['search_profile'][f'len {length}, batch 1000']}", flush=True)
 
     # (c) notebook wall times -------------------------------------------------------------------
     if not args.skip_notebooks and not args.only_decode:
@@ -305,6 +339,16 @@ def markdown(results):
             lines.append(f"| {key} | {d['ours_greedy_seq_per_s']:,.0f} | {d['ours_beam4_seq_per_s']:,.0f} | "
                          f"{d['beam4_over_greedy']:.2f} | {d['keras_hub_greedy_seq_per_s']:,.0f} | "
                          f"{d['keras_hub_beam4_seq_per_s']:,.1f} | {d['ours_over_keras_hub_greedy']:.1f}x |")
+    if results.get("search_profile"):
+        lines += ["", "**(d) Where beam search's time goes, batch 1,000, k = 4 (ms per call)**: the model's own "
+                  "work is greedy decoding of the rows repeated 4 times, with the encoder timed for the original rows",
+                  "",
+                  "| length | encoder | greedy | greedy, rows x4 | beam k=4 | model's work in the beam | bookkeeping | "
+                  "beam/greedy | bound if bookkeeping were free |", "|---|---|---|---|---|---|---|---|---|"]
+        for key, p in results["search_profile"].items():
+            lines.append(f"| {key} | {p['encode_ms']:.1f} | {p['greedy_ms']:.1f} | {p['greedy_x4_rows_ms']:.1f} | "
+                         f"{p['beam4_ms']:.1f} | {p['model_work_ms']:.1f} | {p['bookkeeping_ms']:.1f} | "
+                         f"{p['beam_over_greedy']:.2f} | {p['bound_beam_over_greedy']:.2f} |")
     return "\n".join(lines) + "\n"
 
 

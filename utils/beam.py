@@ -75,13 +75,15 @@ def beam_search(model, encoder_input, beam_width=4, max_len=None, *, alpha=0.0, 
         raise ValueError(f"return_attention=True needs an attention model; {type(model).__name__} has none")
     if not model.built:
         model.build_from_config(model.get_build_config())
-    if getattr(model, "_beam_fn", None) is None:  # one trace serves every batch, length, width and alpha
-        model._beam_fn = tf.function(
-            lambda source, steps, width, penalty: beam_loop(model, source, steps, width, penalty),
+    functions = model.__dict__.setdefault("_beam_fns", {})
+    if return_attention not in functions:  # one trace serves every batch, length, width and alpha
+        functions[return_attention] = tf.function(
+            functools.partial(beam_loop, model, with_attention=return_attention),
             input_signature=[tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([], tf.int32),
                              tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.float32)])
-    ids, log_probs, weights = model._beam_fn(tf.constant(encoder_input), tf.constant(max_len, tf.int32),
-                                             tf.constant(beam_width, tf.int32), tf.constant(alpha, tf.float32))
+    ids, log_probs, weights = functions[return_attention](
+        tf.constant(encoder_input), tf.constant(max_len, tf.int32), tf.constant(beam_width, tf.int32),
+        tf.constant(alpha, tf.float32))
     if return_attention:
         return ids.numpy(), log_probs.numpy(), weights.numpy()
     return ids.numpy(), log_probs.numpy()
@@ -99,8 +101,12 @@ def _gather_beams(x, parents, batch, k):
     return tf.reshape(tf.gather(unfolded, parents, axis=1, batch_dims=1), shape)
 
 
-def beam_loop(model, encoder_input, max_len, k, alpha):
-    """The loop ``beam_search`` compiles: (ids (B, k, T), log_probs (B, k), best weights (B, T, S))."""
+def beam_loop(model, encoder_input, max_len, k, alpha, *, with_attention=False):
+    """The loop ``beam_search`` compiles: (ids (B, k, T), log_probs (B, k), best weights (B, T, S)).
+
+    ``with_attention=False`` keeps no weights (they are then zeros of shape (B, T, 0)): a write
+    of (B, k, S) floats per step that a caller who does not want them should not pay for.
+    """
     batch, src_len = tf.shape(encoder_input)[0], tf.shape(encoder_input)[1]
     memory, memory_mask, state = model.encode(encoder_input, training=False)
     cache = model.prepare_memory(memory)  # once per decode, before folding: k copies of the same keys
@@ -131,12 +137,13 @@ def beam_loop(model, encoder_input, max_len, k, alpha):
         lengths = tf.gather(candidate_lengths, parent, batch_dims=1)
         finished = tf.gather(finished, parent, batch_dims=1) | (token_bk == EOS)
         state = tf.nest.map_structure(functools.partial(_gather_beams, parents=parent, batch=batch, k=k), state)
-        if weights is None:
-            weights = tf.zeros([batch * k, src_len])
-        weights = tf.gather(tf.reshape(weights, [batch, k, src_len]), parent, batch_dims=1)
         tokens = tokens.write(step, token_bk)
         parents = parents.write(step, parent)
-        attention = attention.write(step, weights)
+        if with_attention:
+            attention = attention.write(step, tf.gather(tf.reshape(weights, [batch, k, src_len]), parent,
+                                                        batch_dims=1))
+        else:
+            attention = attention.write(step, tf.zeros([batch, k, 0]))
         token = tf.reshape(token_bk, [-1])
         step += 1
     # Final order: by the ranking score, best first.

@@ -343,8 +343,9 @@ def markdown(results):
         lines += ["", "**(d) Where beam search's time goes, batch 1,000, k = 4 (ms per call)**: the model's own "
                   "work is greedy decoding of the rows repeated 4 times, with the encoder timed for the original rows",
                   "",
-                  "| length | encoder | greedy | greedy, rows x4 | beam k=4 | model's work in the beam | bookkeeping | "
-                  "beam/greedy | bound if bookkeeping were free |", "|---|---|---|---|---|---|---|---|---|"]
+                  "| length | encoder, ms | greedy, ms | greedy, rows x4, ms | beam k=4, ms | "
+                  "model's work in the beam, ms | bookkeeping, ms | beam/greedy | bound if bookkeeping were free |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for key, p in results["search_profile"].items():
             lines.append(f"| {key} | {p['encode_ms']:.1f} | {p['greedy_ms']:.1f} | {p['greedy_x4_rows_ms']:.1f} | "
                          f"{p['beam4_ms']:.1f} | {p['model_work_ms']:.1f} | {p['bookkeeping_ms']:.1f} | "

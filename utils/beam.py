@@ -140,8 +140,8 @@ def beam_loop(model, encoder_input, max_len, k, alpha, *, with_attention=False):
         tokens = tokens.write(step, token_bk)
         parents = parents.write(step, parent)
         if with_attention:
-            attention = attention.write(step, tf.gather(tf.reshape(weights, [batch, k, src_len]), parent,
-                                                        batch_dims=1))
+            weights = tf.reshape(tf.cast(weights, tf.float32), [batch, k, src_len])  # float16 under mixed precision
+            attention = attention.write(step, tf.gather(weights, parent, batch_dims=1))
         else:
             attention = attention.write(step, tf.zeros([batch, k, 0]))
         token = tf.reshape(token_bk, [-1])

@@ -69,8 +69,7 @@ def greedy_loop(model, encoder_input, max_len):
     while step < max_len and not tf.reduce_all(finished):
         logits, state, weights = model.decode_step(token, state, memory, memory_mask, cache)
         token = tf.where(finished, PAD, tf.argmax(logits, axis=-1, output_type=tf.int32))
-        if weights is None:
-            weights = tf.zeros([batch, src_len])
+        weights = tf.zeros([batch, src_len]) if weights is None else tf.cast(weights, tf.float32)  # float16 too
         ids = ids.write(step, token)
         attention = attention.write(step, tf.where(finished[:, None], 0.0, weights))
         finished = finished | (token == EOS)

@@ -15,7 +15,7 @@ from utils.data import _check_int
 
 PACKAGE = "seq2seq"
 register = keras.saving.register_keras_serializable(package=PACKAGE)
-NEG_INF = -1e9  # added to the scores of PAD positions before the softmax
+NEG_INF = -1e9  # the score of a PAD position before the softmax (in float32: see masked_softmax)
 
 
 class _Attention(keras.layers.Layer):
@@ -47,10 +47,17 @@ class _Attention(keras.layers.Layer):
 
 
 def masked_softmax(scores, memory_mask):
-    """Softmax over the last axis of ``scores`` (batch, tq, ts), PAD positions set to exactly 0."""
-    mask = ops.expand_dims(ops.cast(memory_mask, scores.dtype), 1)  # (batch, 1, ts)
-    weights = ops.softmax(scores + (1.0 - mask) * NEG_INF, axis=-1)
-    return weights * mask  # exp(-1e9) underflows to 0 already; this makes it exact by construction
+    """Softmax over the last axis of ``scores`` (batch, tq, ts), PAD positions set to exactly 0.
+
+    A PAD position's score is replaced by ``NEG_INF`` (notebook 05's form).  The softmax runs in
+    float32 whatever the dtype of ``scores``: under mixed precision -1e9 does not fit in float16
+    (it becomes -inf, and adding ``0 * -inf`` gives NaN), and float32 keeps the weights accurate.
+    The weights come back in the dtype of ``scores``.
+    """
+    mask = ops.expand_dims(ops.cast(memory_mask, "bool"), 1)  # (batch, 1, ts)
+    weights = ops.softmax(ops.where(mask, ops.cast(scores, "float32"), NEG_INF), axis=-1)
+    weights = ops.where(mask, weights, 0.0)  # exp(-1e9) underflows to 0 already; this makes it exact by construction
+    return ops.cast(weights, scores.dtype)
 
 
 @register

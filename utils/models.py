@@ -127,7 +127,7 @@ class RNNSeq2Seq(_TokenInputs, Seq2Seq):
         self.source_embedding, self.target_embedding = self._make_inputs()
         self.encoder = _rnn(cell, units, "encoder")
         self.decoder = _rnn(cell, units, "decoder")
-        self.output_layer = keras.layers.Dense(vocab_size, name="output")  # logits; softmax is in the loss
+        self.output_layer = keras.layers.Dense(vocab_size, name="output", dtype="float32")  # float32 logits
 
     def encode(self, encoder_input, training=False):
         memory_mask = ops.not_equal(encoder_input, PAD)
@@ -187,7 +187,7 @@ class AttentionSeq2Seq(_TokenInputs, Seq2Seq):
         self.decoder = _rnn(cell, units, "decoder")
         self.attention = ATTENTIONS[attention](units)
         self.W_c = keras.layers.Dense(units, activation="tanh", name="W_c")
-        self.output_layer = keras.layers.Dense(vocab_size, name="output")
+        self.output_layer = keras.layers.Dense(vocab_size, name="output", dtype="float32")  # float32 logits
 
     def encode(self, encoder_input, training=False):
         memory_mask = ops.not_equal(encoder_input, PAD)

@@ -40,7 +40,7 @@ from utils.layers import (  # noqa: F401
     masked_softmax,
     register,
 )
-from utils.training import EpochLine, compile_model, evaluate, fit_model  # noqa: F401
+from utils.training import EpochLine, ExactAccuracyCheckpoint, compile_model, evaluate, fit_model  # noqa: F401
 
 
 # =========================================================================== the interface

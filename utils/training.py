@@ -15,12 +15,100 @@ from utils import metrics
 from utils.data import PAD, to_tf_dataset
 
 
-def compile_model(model, learning_rate=3e-3):
-    """The series' one training set-up: Adam, PAD-ignoring cross-entropy on logits, masked accuracy."""
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+def _check_clip(name, value):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a positive number or None, got {type(value).__name__} {value!r}")
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive finite number or None, got {value}")
+    return float(value)
+
+
+def compile_model(model, learning_rate=3e-3, *, clipnorm=None, global_clipnorm=None):
+    """The series' one training set-up: Adam, PAD-ignoring cross-entropy on logits, masked accuracy.
+
+    Gradient clipping is Keras' own: ``clipnorm`` rescales each weight's gradient to at most that
+    norm, ``global_clipnorm`` all gradients together (the original project's ``clip_grad_norm_(1.0)``).
+    """
+    clipnorm, global_clipnorm = _check_clip("clipnorm", clipnorm), _check_clip("global_clipnorm", global_clipnorm)
+    if clipnorm is not None and global_clipnorm is not None:
+        raise ValueError("set clipnorm or global_clipnorm, not both")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate, clipnorm=clipnorm, global_clipnorm=global_clipnorm),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD),
                   metrics=[metrics.MaskedAccuracy()])
     return model
+
+
+class ExactAccuracyCheckpoint(keras.callbacks.Callback):
+    """Scores free-running exact-sequence accuracy on ``validation`` and keeps the best weights.
+
+    Every ``every_epochs`` epochs (default 1), or every ``every_steps`` training steps, it decodes
+    ``validation`` greedily (``evaluate``), records ``val_exact`` in the epoch's logs (so ``History``
+    and TensorBoard see it), and remembers the weights with the best score.  ``patience``: stop
+    after that many evaluations without improvement (``None``: never).  At the end of training the
+    best weights are restored (``restore_best=True``).  Validation loss is teacher-forced and
+    averaged over tokens; this is the score the series reports.  ``scores`` lists
+    ``(epoch, step, exact)``; ``best_epoch``/``best_step`` say where the best one was.
+    """
+
+    def __init__(self, validation, *, every_epochs=None, every_steps=None, patience=None, restore_best=True):
+        super().__init__()
+        from utils.data import Seq2SeqData
+        if not isinstance(validation, Seq2SeqData):
+            raise TypeError(f"validation must be a Seq2SeqData, got {type(validation).__name__}")
+        if every_epochs is not None and every_steps is not None:
+            raise ValueError("set every_epochs or every_steps, not both")
+        self.validation = validation
+        self.every_steps = None if every_steps is None else _check_positive_int("every_steps", every_steps)
+        self.every_epochs = None if every_steps is not None else _check_positive_int(
+            "every_epochs", 1 if every_epochs is None else every_epochs)
+        self.patience = None if patience is None else _check_positive_int("patience", patience)
+        if not isinstance(restore_best, bool):
+            raise TypeError(f"restore_best must be True or False, got {restore_best!r}")
+        self.restore_best = restore_best
+
+    def on_train_begin(self, logs=None):
+        self.scores, self.best, self.best_epoch, self.best_step = [], -1.0, None, None
+        self.best_weights, self.epoch, self.step, self.waited = None, 0, 0, 0
+
+    def _score(self):
+        exact = evaluate(self.model, self.validation)["exact"]
+        self.scores.append((self.epoch, self.step, exact))
+        if exact > self.best:
+            self.best, self.best_epoch, self.best_step = exact, self.epoch, self.step
+            self.best_weights, self.waited = self.model.get_weights(), 0
+        else:
+            self.waited += 1
+            if self.patience is not None and self.waited >= self.patience:
+                self.model.stop_training = True
+        return exact
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch + 1  # 1-based, as EpochLine prints it
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        if self.every_steps is not None and self.step % self.every_steps == 0:
+            self._score()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.every_epochs is not None and self.epoch % self.every_epochs == 0:
+            exact = self._score()
+            if logs is not None:
+                logs["val_exact"] = exact
+
+    def on_train_end(self, logs=None):
+        if self.restore_best and self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+def _check_positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    return int(value)
 
 
 class EpochLine(keras.callbacks.Callback):
@@ -39,19 +127,26 @@ class EpochLine(keras.callbacks.Callback):
 
 
 def fit_model(model, train, *, epochs, batch_size=128, seed=0, validation=None, learning_rate=3e-3,
-              verbose=2, callbacks=None, bucket_by_length=False):
+              verbose=2, callbacks=None, bucket_by_length=False, clipnorm=None, global_clipnorm=None,
+              tensorboard_dir=None):
     """Compile (if not yet) and train on a ``Seq2SeqData`` record; returns ``(history, seconds)``.
 
     ``verbose=2``: one line per epoch (``EpochLine``); 0: silent.  ``seconds`` is the wall
     time of ``fit`` alone.  ``learning_rate`` may be a float or a Keras schedule.
     ``bucket_by_length``: batches of similar lengths, cropped (see ``utils.data.to_tf_dataset``).
+    ``clipnorm``/``global_clipnorm``: gradient clipping (see ``compile_model``).
+    ``tensorboard_dir``: write Keras' TensorBoard logs there (open them with ``%tensorboard --logdir``).
     """
     if verbose not in (0, 2):
         raise ValueError(f"verbose must be 0 (silent) or 2 (one line per epoch), got {verbose!r}")
     if not getattr(model, "compiled", False):
-        compile_model(model, learning_rate)
+        compile_model(model, learning_rate, clipnorm=clipnorm, global_clipnorm=global_clipnorm)
+    elif clipnorm is not None or global_clipnorm is not None:
+        raise ValueError("the model is compiled already: pass clipnorm/global_clipnorm to compile_model instead")
     validation_data = None if validation is None else to_tf_dataset(validation, 1000, shuffle=False)
     callbacks = list(callbacks or []) + ([EpochLine(epochs)] if verbose == 2 else [])
+    if tensorboard_dir is not None:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir)))
     start = time.perf_counter()
     dataset = to_tf_dataset(train, batch_size, shuffle=True, seed=seed, bucket_by_length=bucket_by_length)
     # shuffle=False: the dataset shuffles itself (fit's default True only warns for a tf.data input)

@@ -1,0 +1,83 @@
+"""Tests of utils.training's options: gradient clipping, the exact-accuracy checkpoint, TensorBoard logs."""
+import keras
+import numpy as np
+import pytest
+
+from utils import data, models
+
+N_SYMBOLS = 6
+VOCAB = data.vocab_size(N_SYMBOLS)
+
+
+@pytest.fixture(scope="module")
+def records():
+    return (data.make_reversal_data(600, min_len=1, max_len=5, n_symbols=N_SYMBOLS, seed=1),
+            data.make_reversal_data(100, min_len=1, max_len=5, n_symbols=N_SYMBOLS, seed=2))
+
+
+def small_model(seed=0):
+    keras.utils.set_random_seed(seed)
+    return models.AttentionSeq2Seq(VOCAB, attention="dot", units=16, embedding_dim=8)
+
+
+@pytest.mark.parametrize("option", ["clipnorm", "global_clipnorm"])
+def test_clipping_is_keras_own_option(option):
+    model = models.compile_model(small_model(), 1e-2, **{option: 1.0})
+    assert getattr(model.optimizer, option) == 1.0
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"clipnorm": 0}, ValueError, "clipnorm must be a positive finite number"),
+    ({"global_clipnorm": -1.0}, ValueError, "global_clipnorm must be a positive finite number"),
+    ({"clipnorm": "1"}, TypeError, "clipnorm must be a positive number or None"),
+    ({"clipnorm": 1.0, "global_clipnorm": 1.0}, ValueError, "not both")])
+def test_bad_clipping_raises(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        models.compile_model(small_model(), **kwargs)
+
+
+def test_clipping_on_a_compiled_model_raises(records):
+    model = models.compile_model(small_model())
+    with pytest.raises(ValueError, match="compiled already"):
+        models.fit_model(model, records[0], epochs=1, verbose=0, global_clipnorm=1.0)
+
+
+def test_checkpoint_records_exact_accuracy_and_restores_the_best_weights(records):
+    train, validation = records
+    model = small_model()
+    checkpoint = models.ExactAccuracyCheckpoint(validation)
+    history, _ = models.fit_model(model, train, epochs=4, batch_size=50, learning_rate=1e-2, verbose=0,
+                                  callbacks=[checkpoint])
+    exact = [score for _, _, score in checkpoint.scores]
+    assert len(exact) == 4 and history.history["val_exact"] == exact
+    assert checkpoint.best == max(exact) and checkpoint.best_epoch == 1 + int(np.argmax(exact))
+    assert models.evaluate(model, validation)["exact"] == checkpoint.best  # the best weights are back
+
+
+def test_checkpoint_every_steps_and_early_stopping(records):
+    train, validation = records
+    model = small_model()
+    models.compile_model(model, 0.0)  # a learning rate of 0: no evaluation can improve on the first
+    checkpoint = models.ExactAccuracyCheckpoint(validation, every_steps=3, patience=2)
+    models.fit_model(model, train, epochs=5, batch_size=50, verbose=0, callbacks=[checkpoint])
+    assert [step for _, step, _ in checkpoint.scores] == [3, 6, 9]  # stopped after 2 evaluations without gain
+    assert checkpoint.best_step == 3
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"every_epochs": 0}, ValueError, "every_epochs must be >= 1"), ({"every_steps": 1.5}, TypeError, "every_steps"),
+    ({"every_epochs": 1, "every_steps": 1}, ValueError, "not both"), ({"patience": 0}, ValueError, "patience"),
+    ({"restore_best": 1}, TypeError, "restore_best")])
+def test_bad_checkpoint_arguments_raise(records, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        models.ExactAccuracyCheckpoint(records[1], **kwargs)
+
+
+def test_checkpoint_needs_a_record():
+    with pytest.raises(TypeError, match="validation must be a Seq2SeqData"):
+        models.ExactAccuracyCheckpoint(np.zeros((2, 3)))
+
+
+def test_tensorboard_logs_are_written(records, tmp_path):
+    models.fit_model(small_model(), records[0][:100], epochs=1, batch_size=50, verbose=0, tensorboard_dir=tmp_path)
+    assert list(tmp_path.rglob("events.out.tfevents.*"))

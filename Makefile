@@ -21,8 +21,8 @@ test: lint unit notebooks  ## lint, unit tests (numbers in prose included), then
 lint: $(READY)           ## ruff, with the rules in ruff.toml
 	$(PY) -m ruff check utils scripts tests notebooks
 
-unit: $(READY)
-	$(PY) -m pytest tests
+unit: $(READY)           ## the unit tests, in two worker processes (pytest-xdist): one per core of the CI machine
+	$(PY) -m pytest -n 2 tests
 
 notebooks: $(READY)
 	$(PY) -m pytest --nbval-lax notebooks

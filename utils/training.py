@@ -12,7 +12,7 @@ import keras
 import numpy as np
 
 from utils import metrics
-from utils.data import PAD, to_tf_dataset
+from utils.data import PAD, Seq2SeqData, _check_int, to_tf_dataset
 
 
 def _check_clip(name, value):
@@ -54,16 +54,15 @@ class ExactAccuracyCheckpoint(keras.callbacks.Callback):
 
     def __init__(self, validation, *, every_epochs=None, every_steps=None, patience=None, restore_best=True):
         super().__init__()
-        from utils.data import Seq2SeqData
         if not isinstance(validation, Seq2SeqData):
             raise TypeError(f"validation must be a Seq2SeqData, got {type(validation).__name__}")
         if every_epochs is not None and every_steps is not None:
             raise ValueError("set every_epochs or every_steps, not both")
         self.validation = validation
-        self.every_steps = None if every_steps is None else _check_positive_int("every_steps", every_steps)
-        self.every_epochs = None if every_steps is not None else _check_positive_int(
-            "every_epochs", 1 if every_epochs is None else every_epochs)
-        self.patience = None if patience is None else _check_positive_int("patience", patience)
+        self.every_steps = None if every_steps is None else _check_int("every_steps", every_steps, minimum=1)
+        self.every_epochs = None if every_steps is not None else _check_int(
+            "every_epochs", 1 if every_epochs is None else every_epochs, minimum=1)
+        self.patience = None if patience is None else _check_int("patience", patience, minimum=1)
         if not isinstance(restore_best, bool):
             raise TypeError(f"restore_best must be True or False, got {restore_best!r}")
         self.restore_best = restore_best
@@ -101,14 +100,6 @@ class ExactAccuracyCheckpoint(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self.restore_best and self.best_weights is not None:
             self.model.set_weights(self.best_weights)
-
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return int(value)
 
 
 class EpochLine(keras.callbacks.Callback):

@@ -49,11 +49,83 @@ class Seq2Seq(keras.Model):
 
     has_attention = False
 
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.teacher_forcing = None  # scheduled sampling off: see set_teacher_forcing
+        # the coin flips of scheduled sampling; an explicit seed draws nothing from the global random state,
+        # so that the initial weights of every model stay what they were without it
+        self.sampling_seed = keras.random.SeedGenerator(0)
+
     def call(self, inputs, training=False):
         encoder_input, decoder_input = inputs
         memory, memory_mask, state = self.encode(encoder_input, training=training)
+        if training and self.teacher_forcing is not None:
+            return self.scheduled_sampling_logits(decoder_input, memory, memory_mask, state)
         logits, _ = self.decode_sequence(decoder_input, memory, memory_mask, state, training=training)
         return logits
+
+    # ------------------------------------------------------------------- scheduled sampling
+    def set_teacher_forcing(self, ratio, *, seed=0):
+        """Scheduled sampling (Bengio et al. 2015): feed the decoder the true previous token with probability ``ratio``.
+
+        ``ratio``: ``None`` or 1.0, full teacher forcing (the default); a number in [0, 1], fixed; or a
+        callable of the optimiser's step count returning the ratio, e.g. any
+        ``keras.optimizers.schedules.LearningRateSchedule`` (``ExponentialDecay`` gives Bengio et al.'s
+        exponential decay) or a function written with ``keras.ops``.  At every training step and for every
+        row and position, a coin with that probability chooses between the true token ``y_{t-1}`` and the
+        model's own greedy prediction from the step before; step 0 always reads SOS.  Only training
+        (``call(training=True)``) samples: evaluation and validation loss stay teacher-forced.  ``seed``
+        makes the coin flips reproducible.  The compiled train step is rebuilt on the next ``fit``.
+        """
+        if ratio is not None and not callable(ratio):
+            if isinstance(ratio, bool) or not isinstance(ratio, (int, float, np.integer, np.floating)):
+                raise TypeError(f"ratio must be None, a number in [0, 1] or a callable of the step, got {ratio!r}")
+            if not 0.0 <= float(ratio) <= 1.0:
+                raise ValueError(f"ratio must be in [0, 1], got {ratio}")
+            ratio = None if float(ratio) == 1.0 else float(ratio)
+        seed = _check_int("seed", seed, minimum=0)
+        self.teacher_forcing = ratio
+        self.sampling_seed.state.assign(ops.convert_to_tensor([seed, 0], dtype=self.sampling_seed.state.dtype))
+        self.train_function = None  # `call` branches on teacher_forcing in Python: trace the train step again
+        return self
+
+    def teacher_forcing_ratio(self):
+        """The ratio at the current training step (a float tensor); 1.0 when scheduled sampling is off."""
+        if self.teacher_forcing is None:
+            return ops.convert_to_tensor(1.0)
+        if callable(self.teacher_forcing):
+            step = self.optimizer.iterations if getattr(self, "optimizer", None) is not None else 0
+            return ops.clip(ops.cast(self.teacher_forcing(step), "float32"), 0.0, 1.0)
+        return ops.convert_to_tensor(self.teacher_forcing, dtype="float32")
+
+    def scheduled_sampling_logits(self, decoder_input, memory, memory_mask, state):
+        """Training logits (batch, tgt_len, vocab) when each input token is the truth or the model's own guess.
+
+        The decoder runs one step at a time (``decode_step``, inside ``keras.ops.scan``), since step t's
+        input may be step t-1's prediction.  The prediction is the argmax, with no gradient through the
+        choice (as in Bengio et al.).  Positions whose target is PAD are fed too; the loss ignores them.
+        """
+        decoder_input = ops.convert_to_tensor(decoder_input, dtype="int32")
+        cache = self.prepare_memory(memory)
+        coins = keras.random.uniform(ops.shape(decoder_input), seed=self.sampling_seed) < self.teacher_forcing_ratio()
+        first = ops.expand_dims(ops.arange(ops.shape(decoder_input)[1]) == 0, 0)
+        use_truth = ops.logical_or(coins, first)  # step 0 always reads SOS
+
+        def step(carry, inputs):
+            previous_logits, state = carry
+            truth, take_truth = inputs[:, 0], inputs[:, 1]
+            guess = ops.cast(ops.argmax(previous_logits, axis=-1), "int32")
+            token = ops.where(take_truth > 0, truth, guess)
+            logits, state, _ = self.decode_step(token, state, memory, memory_mask, cache, training=True)
+            carry = (logits, list(state))
+            return carry, carry  # scan stacks what it returns; the TensorFlow backend wants the carry's structure
+
+        start = ops.zeros((ops.shape(decoder_input)[0], self.vocab_size), dtype="float32")
+        # one (tgt_len, batch, 2) tensor of (true token, coin): Keras' TensorFlow scan checks the lengths of
+        # several inputs against each other in a way that fails when the length is unknown (bucketed batches)
+        time_major = ops.transpose(ops.stack([decoder_input, ops.cast(use_truth, "int32")], axis=-1), (1, 0, 2))
+        _, (logits, _) = ops.scan(step, (start, list(state)), time_major)
+        return ops.transpose(logits, (1, 0, 2))
 
     def prepare_memory(self, memory):
         """Work on the encoder outputs that no decoder step changes, done once per ``generate``."""
@@ -95,7 +167,8 @@ def _rnn(cell, units, name, **kwargs):
 
 
 class _TokenInputs:
-    """Embedding or one-hot (``embedding_dim=None``, the vanilla RNN's ``x_t``) token inputs."""
+    """Token inputs (embedding, or one-hot with ``embedding_dim=None``: the vanilla RNN's ``x_t``) and the
+    stacked recurrent layers with dropout that both model families share."""
 
     def _make_inputs(self):
         if self.embedding_dim is None:
@@ -108,6 +181,44 @@ class _TokenInputs:
             return ops.one_hot(ids, self.vocab_size)
         return embedding(ids)
 
+    def _check_depth(self, num_layers, dropout):
+        self.num_layers = _check_int("num_layers", num_layers, minimum=1)
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float, np.integer, np.floating)):
+            raise TypeError(f"dropout must be a number in [0, 1), got {dropout!r}")
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.dropout = float(dropout)
+        # no layer at all when 0: a model without dropout has exactly the layers it always had
+        self.dropout_layer = keras.layers.Dropout(self.dropout, seed=1) if self.dropout else None
+
+    def _drop(self, x, training):
+        return self.dropout_layer(x, training=training) if self.dropout_layer is not None and training else x
+
+    def _state_size(self):
+        return 2 if self.cell == "lstm" else 1  # tensors of state per recurrent layer
+
+    def _decoder_layers(self):
+        return [self.decoder, *self.upper_decoders]
+
+    def _run_decoder(self, embedded, state, training):
+        """All decoder layers over the sequence; ``state`` holds each layer's initial state in turn."""
+        k, x = self._state_size(), self._drop(embedded, training)
+        for i, layer in enumerate(self._decoder_layers()):
+            x, *_ = layer(x, initial_state=state[i * k:(i + 1) * k], training=training)
+            if i < self.num_layers - 1:
+                x = self._drop(x, training)
+        return x
+
+    def _step_decoder(self, embedded, state, training=False):
+        """One step of every decoder layer's cell: (batch, d) -> the top layer's output and the new state."""
+        k, x, new_state = self._state_size(), self._drop(embedded, training), []
+        for i, layer in enumerate(self._decoder_layers()):
+            x, layer_state = layer.cell(x, state[i * k:(i + 1) * k], training=training)
+            new_state += list(layer_state)
+            if i < self.num_layers - 1:
+                x = self._drop(x, training)
+        return x, new_state
+
 
 @register
 class RNNSeq2Seq(_TokenInputs, Seq2Seq):
@@ -115,38 +226,49 @@ class RNNSeq2Seq(_TokenInputs, Seq2Seq):
 
     ``cell``: "simple" (notebook 02: ``h_t = tanh(W_xh x_t + W_hh h_{t-1} + b_h)``),
     "gru" or "lstm" (notebook 03).  ``embedding_dim=None`` feeds one-hot tokens, as
-    the equations of notebook 02 do.
+    the equations of notebook 02 do.  ``num_layers`` stacks recurrent layers in the encoder
+    and the decoder; decoder layer i starts from encoder layer i's last state (Sutskever et
+    al. 2014).  ``dropout``, in training only, drops units of the embedded tokens and of the
+    outputs of every layer below the top (PyTorch's ``nn.GRU(dropout=...)`` drops the latter).
     """
 
-    def __init__(self, vocab_size, *, cell="gru", units=128, embedding_dim=None, **kwargs):
+    def __init__(self, vocab_size, *, cell="gru", units=128, embedding_dim=None, num_layers=1, dropout=0.0,
+                 **kwargs):
         super().__init__(**kwargs)
         self.vocab_size = _check_int("vocab_size", vocab_size, minimum=4)
         self.cell = cell
         self.units = _check_int("units", units, minimum=1)
         self.embedding_dim = None if embedding_dim is None else _check_int("embedding_dim", embedding_dim, minimum=1)
+        self._check_depth(num_layers, dropout)
         self.source_embedding, self.target_embedding = self._make_inputs()
         self.encoder = _rnn(cell, units, "encoder")
         self.decoder = _rnn(cell, units, "decoder")
+        self.upper_encoders = [_rnn(cell, units, f"encoder_{i + 1}") for i in range(1, self.num_layers)]
+        self.upper_decoders = [_rnn(cell, units, f"decoder_{i + 1}") for i in range(1, self.num_layers)]
         self.output_layer = keras.layers.Dense(vocab_size, name="output", dtype="float32")  # float32 logits
 
     def encode(self, encoder_input, training=False):
         memory_mask = ops.not_equal(encoder_input, PAD)
-        outputs, *state = self.encoder(self._inputs(encoder_input, self.source_embedding),
-                                       mask=memory_mask, training=training)
-        return outputs, memory_mask, state
+        x, state = self._drop(self._inputs(encoder_input, self.source_embedding), training), []
+        for i, layer in enumerate([self.encoder, *self.upper_encoders]):
+            x, *layer_state = layer(x, mask=memory_mask, training=training)
+            state += layer_state
+            if i < self.num_layers - 1:
+                x = self._drop(x, training)
+        return x, memory_mask, state
 
     def decode_sequence(self, decoder_input, memory, memory_mask, state, training=False):
-        outputs, *_ = self.decoder(self._inputs(decoder_input, self.target_embedding),
-                                   initial_state=state, training=training)
+        outputs = self._run_decoder(self._inputs(decoder_input, self.target_embedding), state, training)
         return self.output_layer(outputs), None
 
-    def decode_step(self, token, state, memory, memory_mask, cache=None):
-        output, state = self.decoder.cell(self._inputs(token, self.target_embedding), state)
-        return self.output_layer(output), list(state), None
+    def decode_step(self, token, state, memory, memory_mask, cache=None, training=False):
+        output, state = self._step_decoder(self._inputs(token, self.target_embedding), state, training)
+        return self.output_layer(output), state, None
 
     def get_config(self):
         return {**super().get_config(), "vocab_size": self.vocab_size, "cell": self.cell,
-                "units": self.units, "embedding_dim": self.embedding_dim}
+                "units": self.units, "embedding_dim": self.embedding_dim, "num_layers": self.num_layers,
+                "dropout": self.dropout}
 
 
 @register
@@ -159,12 +281,15 @@ class AttentionSeq2Seq(_TokenInputs, Seq2Seq):
     placement, which lets teacher-forced training run all steps in parallel).
     ``attention``: one of ``ATTENTIONS`` (notebooks 05-06).  ``bidirectional=False`` reads the
     source left to right only (one recurrent layer of ``units``), the ablation of notebook 07.
+    ``num_layers`` stacks encoder and decoder layers (decoder layer i starts from a bridge of
+    encoder layer i's last states; the top decoder layer's ``s_t`` attends over the top encoder
+    layer's outputs); ``dropout`` as in ``RNNSeq2Seq``.
     """
 
     has_attention = True
 
     def __init__(self, vocab_size, *, attention="additive", cell="gru", units=128, embedding_dim=64,
-                 bidirectional=True, **kwargs):
+                 bidirectional=True, num_layers=1, dropout=0.0, **kwargs):
         super().__init__(**kwargs)
         self.vocab_size = _check_int("vocab_size", vocab_size, minimum=4)
         self.units = _check_int("units", units, minimum=2)
@@ -178,27 +303,39 @@ class AttentionSeq2Seq(_TokenInputs, Seq2Seq):
         self.cell = cell
         self.bidirectional = bidirectional
         self.embedding_dim = None if embedding_dim is None else _check_int("embedding_dim", embedding_dim, minimum=1)
+        self._check_depth(num_layers, dropout)
         self.source_embedding, self.target_embedding = self._make_inputs()
-        if bidirectional:  # forward and backward halves concatenate to `units`, the decoder's width
-            self.encoder = keras.layers.Bidirectional(_rnn(cell, units // 2, "encoder_rnn"), name="encoder")
-        else:
-            self.encoder = _rnn(cell, units, "encoder")
+
+        def encoder_layer(name):
+            if bidirectional:  # forward and backward halves concatenate to `units`, the decoder's width
+                return keras.layers.Bidirectional(_rnn(cell, units // 2, f"{name}_rnn"), name=name)
+            return _rnn(cell, units, name)
+
+        self.encoder = encoder_layer("encoder")
         self.bridge = keras.layers.Dense(units, activation="tanh", name="bridge")  # encoder ends -> s_0
         self.decoder = _rnn(cell, units, "decoder")
+        suffixes = [f"_{i + 1}" for i in range(1, self.num_layers)]
+        self.upper_encoders = [encoder_layer(f"encoder{x}") for x in suffixes]
+        self.upper_bridges = [keras.layers.Dense(units, activation="tanh", name=f"bridge{x}") for x in suffixes]
+        self.upper_decoders = [_rnn(cell, units, f"decoder{x}") for x in suffixes]
         self.attention = ATTENTIONS[attention](units)
         self.W_c = keras.layers.Dense(units, activation="tanh", name="W_c")
         self.output_layer = keras.layers.Dense(vocab_size, name="output", dtype="float32")  # float32 logits
 
     def encode(self, encoder_input, training=False):
         memory_mask = ops.not_equal(encoder_input, PAD)
-        outputs, *ends = self.encoder(self._inputs(encoder_input, self.source_embedding),
-                                      mask=memory_mask, training=training)
-        if self.bidirectional:  # forward states, then backward states
-            n_states = len(ends) // 2
-            ends = [ops.concatenate([forward, backward], axis=-1)
-                    for forward, backward in zip(ends[:n_states], ends[n_states:])]
-        state = [self.bridge(end) for end in ends]
-        return outputs, memory_mask, state
+        x, state = self._drop(self._inputs(encoder_input, self.source_embedding), training), []
+        layers = zip([self.encoder, *self.upper_encoders], [self.bridge, *self.upper_bridges])
+        for i, (layer, bridge) in enumerate(layers):
+            x, *ends = layer(x, mask=memory_mask, training=training)
+            if self.bidirectional:  # forward states, then backward states
+                n_states = len(ends) // 2
+                ends = [ops.concatenate([forward, backward], axis=-1)
+                        for forward, backward in zip(ends[:n_states], ends[n_states:])]
+            state += [bridge(end) for end in ends]
+            if i < self.num_layers - 1:
+                x = self._drop(x, training)
+        return x, memory_mask, state
 
     def prepare_memory(self, memory):
         return self.attention.project_keys(memory)
@@ -212,16 +349,15 @@ class AttentionSeq2Seq(_TokenInputs, Seq2Seq):
         return self.output_layer(attentional), weights
 
     def decode_sequence(self, decoder_input, memory, memory_mask, state, training=False):
-        decoder_states, *_ = self.decoder(self._inputs(decoder_input, self.target_embedding),
-                                          initial_state=state, training=training)
+        decoder_states = self._run_decoder(self._inputs(decoder_input, self.target_embedding), state, training)
         return self._attend(decoder_states, memory, memory_mask)
 
-    def decode_step(self, token, state, memory, memory_mask, cache=None):
-        output, state = self.decoder.cell(self._inputs(token, self.target_embedding), state)
+    def decode_step(self, token, state, memory, memory_mask, cache=None, training=False):
+        output, state = self._step_decoder(self._inputs(token, self.target_embedding), state, training)
         logits, weights = self._attend(ops.expand_dims(output, 1), memory, memory_mask, cache)
-        return logits[:, 0], list(state), weights[:, 0]
+        return logits[:, 0], state, weights[:, 0]
 
     def get_config(self):
         return {**super().get_config(), "vocab_size": self.vocab_size, "attention": self.attention_name,
                 "cell": self.cell, "units": self.units, "embedding_dim": self.embedding_dim,
-                "bidirectional": self.bidirectional}
+                "bidirectional": self.bidirectional, "num_layers": self.num_layers, "dropout": self.dropout}

@@ -34,9 +34,13 @@ def compile_model(model, learning_rate=3e-3, *, clipnorm=None, global_clipnorm=N
     clipnorm, global_clipnorm = _check_clip("clipnorm", clipnorm), _check_clip("global_clipnorm", global_clipnorm)
     if clipnorm is not None and global_clipnorm is not None:
         raise ValueError("set clipnorm or global_clipnorm, not both")
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate, clipnorm=clipnorm, global_clipnorm=global_clipnorm),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD),
-                  metrics=[metrics.MaskedAccuracy()])
+    # in the strategy the model was built under (tf.distribute.MirroredStrategy and the like), so that the
+    # optimiser's and the metrics' variables are mirrored like the model's; the default strategy otherwise
+    with model.distribute_strategy.scope():
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate, clipnorm=clipnorm,
+                                                      global_clipnorm=global_clipnorm),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD),
+                      metrics=[metrics.MaskedAccuracy()])
     return model
 
 
@@ -119,7 +123,7 @@ class EpochLine(keras.callbacks.Callback):
 
 def fit_model(model, train, *, epochs, batch_size=128, seed=0, validation=None, learning_rate=3e-3,
               verbose=2, callbacks=None, bucket_by_length=False, clipnorm=None, global_clipnorm=None,
-              tensorboard_dir=None):
+              tensorboard_dir=None, teacher_forcing=None):
     """Compile (if not yet) and train on a ``Seq2SeqData`` record; returns ``(history, seconds)``.
 
     ``verbose=2``: one line per epoch (``EpochLine``); 0: silent.  ``seconds`` is the wall
@@ -127,6 +131,10 @@ def fit_model(model, train, *, epochs, batch_size=128, seed=0, validation=None, 
     ``bucket_by_length``: batches of similar lengths, cropped (see ``utils.data.to_tf_dataset``).
     ``clipnorm``/``global_clipnorm``: gradient clipping (see ``compile_model``).
     ``tensorboard_dir``: write Keras' TensorBoard logs there (open them with ``%tensorboard --logdir``).
+    ``teacher_forcing``: scheduled sampling's ratio, fixed or a callable of the step (see
+    ``Seq2Seq.set_teacher_forcing``; its coins are seeded with ``seed``); ``None``: full teacher forcing.
+    A model built under a ``tf.distribute`` strategy's scope trains data-parallel: each batch is split
+    across the strategy's devices and the gradients are summed (Keras' own ``fit``).
     """
     if verbose not in (0, 2):
         raise ValueError(f"verbose must be 0 (silent) or 2 (one line per epoch), got {verbose!r}")
@@ -134,6 +142,9 @@ def fit_model(model, train, *, epochs, batch_size=128, seed=0, validation=None, 
         compile_model(model, learning_rate, clipnorm=clipnorm, global_clipnorm=global_clipnorm)
     elif clipnorm is not None or global_clipnorm is not None:
         raise ValueError("the model is compiled already: pass clipnorm/global_clipnorm to compile_model instead")
+    if teacher_forcing is not None or getattr(model, "teacher_forcing", None) is not None:
+        if teacher_forcing is not getattr(model, "teacher_forcing", None):
+            model.set_teacher_forcing(teacher_forcing, seed=seed)
     validation_data = None if validation is None else to_tf_dataset(validation, 1000, shuffle=False)
     callbacks = list(callbacks or []) + ([EpochLine(epochs)] if verbose == 2 else [])
     if tensorboard_dir is not None:
@@ -144,6 +155,63 @@ def fit_model(model, train, *, epochs, batch_size=128, seed=0, validation=None, 
     history = model.fit(dataset, epochs=epochs, shuffle=False,
                         validation_data=validation_data, verbose=0, callbacks=callbacks)
     return history, time.perf_counter() - start
+
+
+def gradient_norms(model, train, *, steps, batch_size=128, seed=0, learning_rate=3e-3, clipnorm=None,
+                   global_clipnorm=None, bucket_by_length=False):
+    """Train ``steps`` steps by hand and record the global gradient norm of each, before any clipping.
+
+    ``model.fit`` does not expose gradients, so this runs the same step by hand: the loss that
+    ``compile_model`` sets up, one ``tf.GradientTape``, and the optimiser's ``apply``, which clips
+    as Keras always does (``clipnorm``/``global_clipnorm``, see ``compile_model``).  The data come
+    in ``fit_model``'s order for the same ``seed``.  Returns ``{"loss": (steps,), "norm": (steps,)}``
+    as NumPy arrays; a step whose loss or norm is not finite is recorded as it is (``nan``/``inf``).
+    """
+    import tensorflow as tf
+
+    steps = _check_int("steps", steps, minimum=1)
+    if not getattr(model, "compiled", False):
+        compile_model(model, learning_rate, clipnorm=clipnorm, global_clipnorm=global_clipnorm)
+    elif clipnorm is not None or global_clipnorm is not None:
+        raise ValueError("the model is compiled already: pass clipnorm/global_clipnorm to compile_model instead")
+
+    @tf.function(reduce_retracing=True)
+    def step(inputs, target):
+        with tf.GradientTape() as tape:
+            logits = model(inputs, training=True)
+            loss = model.compute_loss(x=inputs, y=target, y_pred=logits, training=True)
+        grads = tape.gradient(loss, model.trainable_variables)
+        norm = tf.linalg.global_norm(grads)
+        model.optimizer.apply(grads, model.trainable_variables)  # clips, then updates
+        return loss, norm
+
+    dataset = to_tf_dataset(train, batch_size, shuffle=True, seed=seed, bucket_by_length=bucket_by_length)
+    losses, norms = [], []
+    while len(losses) < steps:  # as many epochs as it takes; each pass reshuffles, as fit's epochs do
+        for inputs, target in dataset:
+            loss, norm = step(inputs, target)
+            losses.append(float(loss))
+            norms.append(float(norm))
+            if len(losses) == steps:
+                break
+    return {"loss": np.array(losses), "norm": np.array(norms)}
+
+
+def sgd_step(model, batch, *, learning_rate=1.0):
+    """One plain SGD step on ``batch`` (a ``Seq2SeqData``, taken whole as one global batch); returns the new weights.
+
+    With SGD the change of the weights is the gradient times ``learning_rate``, so two runs of one
+    step compare their gradients exactly (Adam's first step, about ``learning_rate * sign(g)``,
+    would hide a gradient that is off by a factor).  Compiled in the model's strategy scope with the
+    series' loss: under ``tf.distribute.MirroredStrategy`` the batch is split across the replicas.
+    """
+    if not isinstance(batch, Seq2SeqData):
+        raise TypeError(f"batch must be a Seq2SeqData, got {type(batch).__name__}")
+    with model.distribute_strategy.scope():
+        model.compile(optimizer=keras.optimizers.SGD(learning_rate),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD))
+    model.fit(to_tf_dataset(batch, len(batch), shuffle=False), epochs=1, verbose=0)
+    return model.get_weights()
 
 
 def evaluate(model, record, *, batch_size=1000):

@@ -81,3 +81,10 @@ def test_checkpoint_needs_a_record():
 def test_tensorboard_logs_are_written(records, tmp_path):
     models.fit_model(small_model(), records[0][:100], epochs=1, batch_size=50, verbose=0, tensorboard_dir=tmp_path)
     assert list(tmp_path.rglob("events.out.tfevents.*"))
+
+
+def test_sgd_is_an_option_and_a_bad_optimizer_raises():
+    model = models.compile_model(small_model(), 0.5, optimizer="sgd", global_clipnorm=1.0)
+    assert isinstance(model.optimizer, keras.optimizers.SGD) and model.optimizer.global_clipnorm == 1.0
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        models.compile_model(small_model(), optimizer="rmsprop")

@@ -25,19 +25,27 @@ def _check_clip(name, value):
     return float(value)
 
 
-def compile_model(model, learning_rate=3e-3, *, clipnorm=None, global_clipnorm=None):
+OPTIMIZERS = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
+
+
+def compile_model(model, learning_rate=3e-3, *, clipnorm=None, global_clipnorm=None, optimizer="adam"):
     """The series' one training set-up: Adam, PAD-ignoring cross-entropy on logits, masked accuracy.
+
+    ``optimizer="sgd"``: plain SGD instead of Adam (notebook 09 uses it to show exploding gradients,
+    which Adam's normalised step partly hides).
 
     Gradient clipping is Keras' own: ``clipnorm`` rescales each weight's gradient to at most that
     norm, ``global_clipnorm`` all gradients together (the original project's ``clip_grad_norm_(1.0)``).
     """
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {optimizer!r}")
     clipnorm, global_clipnorm = _check_clip("clipnorm", clipnorm), _check_clip("global_clipnorm", global_clipnorm)
     if clipnorm is not None and global_clipnorm is not None:
         raise ValueError("set clipnorm or global_clipnorm, not both")
     # in the strategy the model was built under (tf.distribute.MirroredStrategy and the like), so that the
     # optimiser's and the metrics' variables are mirrored like the model's; the default strategy otherwise
     with model.distribute_strategy.scope():
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate, clipnorm=clipnorm,
+        model.compile(optimizer=OPTIMIZERS[optimizer](learning_rate, clipnorm=clipnorm,
                                                       global_clipnorm=global_clipnorm),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD),
                       metrics=[metrics.MaskedAccuracy()])
@@ -158,20 +166,21 @@ def fit_model(model, train, *, epochs, batch_size=128, seed=0, validation=None, 
 
 
 def gradient_norms(model, train, *, steps, batch_size=128, seed=0, learning_rate=3e-3, clipnorm=None,
-                   global_clipnorm=None, bucket_by_length=False):
+                   global_clipnorm=None, optimizer="adam", bucket_by_length=False):
     """Train ``steps`` steps by hand and record the global gradient norm of each, before any clipping.
 
     ``model.fit`` does not expose gradients, so this runs the same step by hand: the loss that
-    ``compile_model`` sets up, one ``tf.GradientTape``, and the optimiser's ``apply``, which clips
-    as Keras always does (``clipnorm``/``global_clipnorm``, see ``compile_model``).  The data come
-    in ``fit_model``'s order for the same ``seed``.  Returns ``{"loss": (steps,), "norm": (steps,)}``
+    ``compile_model`` sets up (``optimizer``: "adam" or "sgd"), one ``tf.GradientTape``, and the
+    optimiser's ``apply``, which clips as Keras always does (``clipnorm``/``global_clipnorm``, see
+    ``compile_model``).  The data come in ``fit_model``'s order for the same ``seed``.
+    Returns ``{"loss": (steps,), "norm": (steps,)}``
     as NumPy arrays; a step whose loss or norm is not finite is recorded as it is (``nan``/``inf``).
     """
     import tensorflow as tf
 
     steps = _check_int("steps", steps, minimum=1)
     if not getattr(model, "compiled", False):
-        compile_model(model, learning_rate, clipnorm=clipnorm, global_clipnorm=global_clipnorm)
+        compile_model(model, learning_rate, clipnorm=clipnorm, global_clipnorm=global_clipnorm, optimizer=optimizer)
     elif clipnorm is not None or global_clipnorm is not None:
         raise ValueError("the model is compiled already: pass clipnorm/global_clipnorm to compile_model instead")
 

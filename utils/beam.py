@@ -28,7 +28,7 @@ import functools
 import numpy as np
 import tensorflow as tf
 
-from utils.data import EOS, PAD, SOS, _check_int
+from utils.data import EOS, PAD, SOS, _check_int, _check_number
 from utils.decoding import check_encoder_input
 
 INTERFACE = ("encode", "prepare_memory", "decode_step")
@@ -40,11 +40,10 @@ def length_penalty(length, alpha):
 
 
 def _check_alpha(alpha):
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating, np.integer)):
-        raise TypeError(f"alpha must be a number, got {type(alpha).__name__} {alpha!r}")
+    alpha = _check_number("alpha", alpha)
     if not np.isfinite(alpha) or alpha < 0:
         raise ValueError(f"alpha must be a finite number >= 0, got {alpha}")
-    return float(alpha)
+    return alpha
 
 
 def beam_search(model, encoder_input, beam_width=4, max_len=None, *, alpha=0.0, return_attention=False):

@@ -48,6 +48,13 @@ def _check_int(name, value, *, minimum=None):
     return int(value)
 
 
+def _check_number(name, value, *, allowed="a number"):
+    """A real number (bools refused), as a float; ``allowed`` ends the TypeError's "name must be ..."."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be {allowed}, got {type(value).__name__} {value!r}")
+    return float(value)
+
+
 def _check_id_array(name, array, *, ndim):
     array = np.asarray(array)
     if array.size == 0 and array.dtype.kind == "f":  # np.asarray([]) is float64: an empty row is fine

@@ -27,7 +27,7 @@ import numpy as np
 from keras import ops
 
 from utils import beam, decoding
-from utils.data import PAD, SOS, _check_int
+from utils.data import PAD, SOS, _check_int, _check_number
 from utils.decoding import check_encoder_input, prefix_generate  # noqa: F401  (models.X for notebooks)
 from utils.layers import (  # noqa: F401
     ATTENTIONS,
@@ -78,11 +78,10 @@ class Seq2Seq(keras.Model):
         makes the coin flips reproducible.  The compiled train step is rebuilt on the next ``fit``.
         """
         if ratio is not None and not callable(ratio):
-            if isinstance(ratio, bool) or not isinstance(ratio, (int, float, np.integer, np.floating)):
-                raise TypeError(f"ratio must be None, a number in [0, 1] or a callable of the step, got {ratio!r}")
-            if not 0.0 <= float(ratio) <= 1.0:
+            ratio = _check_number("ratio", ratio, allowed="None, a number in [0, 1] or a callable of the step")
+            if not 0.0 <= ratio <= 1.0:
                 raise ValueError(f"ratio must be in [0, 1], got {ratio}")
-            ratio = None if float(ratio) == 1.0 else float(ratio)
+            ratio = None if ratio == 1.0 else ratio
         seed = _check_int("seed", seed, minimum=0)
         self.teacher_forcing = ratio
         self.sampling_seed.state.assign(ops.convert_to_tensor([seed, 0], dtype=self.sampling_seed.state.dtype))
@@ -183,11 +182,9 @@ class _TokenInputs:
 
     def _check_depth(self, num_layers, dropout):
         self.num_layers = _check_int("num_layers", num_layers, minimum=1)
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float, np.integer, np.floating)):
-            raise TypeError(f"dropout must be a number in [0, 1), got {dropout!r}")
-        if not 0.0 <= float(dropout) < 1.0:
+        self.dropout = _check_number("dropout", dropout, allowed="a number in [0, 1)")
+        if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        self.dropout = float(dropout)
         # no layer at all when 0: a model without dropout has exactly the layers it always had
         self.dropout_layer = keras.layers.Dropout(self.dropout, seed=1) if self.dropout else None
 

@@ -12,17 +12,16 @@ import keras
 import numpy as np
 
 from utils import metrics
-from utils.data import PAD, Seq2SeqData, _check_int, to_tf_dataset
+from utils.data import PAD, Seq2SeqData, _check_int, _check_number, to_tf_dataset
 
 
 def _check_clip(name, value):
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a positive number or None, got {type(value).__name__} {value!r}")
+    value = _check_number(name, value, allowed="a positive number or None")
     if not np.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a positive finite number or None, got {value}")
-    return float(value)
+    return value
 
 
 OPTIMIZERS = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
@@ -50,6 +49,14 @@ def compile_model(model, learning_rate=3e-3, *, clipnorm=None, global_clipnorm=N
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD),
                       metrics=[metrics.MaskedAccuracy()])
     return model
+
+
+def _compile_once(model, learning_rate, clipnorm, global_clipnorm, optimizer="adam"):
+    """Compile a model that is not compiled yet; a compiled one keeps its optimiser, so clipping is refused."""
+    if not getattr(model, "compiled", False):
+        compile_model(model, learning_rate, clipnorm=clipnorm, global_clipnorm=global_clipnorm, optimizer=optimizer)
+    elif clipnorm is not None or global_clipnorm is not None:
+        raise ValueError("the model is compiled already: pass clipnorm/global_clipnorm to compile_model instead")
 
 
 class ExactAccuracyCheckpoint(keras.callbacks.Callback):
@@ -146,13 +153,9 @@ def fit_model(model, train, *, epochs, batch_size=128, seed=0, validation=None, 
     """
     if verbose not in (0, 2):
         raise ValueError(f"verbose must be 0 (silent) or 2 (one line per epoch), got {verbose!r}")
-    if not getattr(model, "compiled", False):
-        compile_model(model, learning_rate, clipnorm=clipnorm, global_clipnorm=global_clipnorm)
-    elif clipnorm is not None or global_clipnorm is not None:
-        raise ValueError("the model is compiled already: pass clipnorm/global_clipnorm to compile_model instead")
-    if teacher_forcing is not None or getattr(model, "teacher_forcing", None) is not None:
-        if teacher_forcing is not getattr(model, "teacher_forcing", None):
-            model.set_teacher_forcing(teacher_forcing, seed=seed)
+    _compile_once(model, learning_rate, clipnorm, global_clipnorm)
+    if teacher_forcing is not getattr(model, "teacher_forcing", None):
+        model.set_teacher_forcing(teacher_forcing, seed=seed)
     validation_data = None if validation is None else to_tf_dataset(validation, 1000, shuffle=False)
     callbacks = list(callbacks or []) + ([EpochLine(epochs)] if verbose == 2 else [])
     if tensorboard_dir is not None:
@@ -179,10 +182,7 @@ def gradient_norms(model, train, *, steps, batch_size=128, seed=0, learning_rate
     import tensorflow as tf
 
     steps = _check_int("steps", steps, minimum=1)
-    if not getattr(model, "compiled", False):
-        compile_model(model, learning_rate, clipnorm=clipnorm, global_clipnorm=global_clipnorm, optimizer=optimizer)
-    elif clipnorm is not None or global_clipnorm is not None:
-        raise ValueError("the model is compiled already: pass clipnorm/global_clipnorm to compile_model instead")
+    _compile_once(model, learning_rate, clipnorm, global_clipnorm, optimizer)
 
     @tf.function(reduce_retracing=True)
     def step(inputs, target):
@@ -211,14 +211,12 @@ def sgd_step(model, batch, *, learning_rate=1.0):
 
     With SGD the change of the weights is the gradient times ``learning_rate``, so two runs of one
     step compare their gradients exactly (Adam's first step, about ``learning_rate * sign(g)``,
-    would hide a gradient that is off by a factor).  Compiled in the model's strategy scope with the
-    series' loss: under ``tf.distribute.MirroredStrategy`` the batch is split across the replicas.
+    would hide a gradient that is off by a factor).  Compiled afresh by ``compile_model`` (in the model's
+    strategy scope): under ``tf.distribute.MirroredStrategy`` the batch is split across the replicas.
     """
     if not isinstance(batch, Seq2SeqData):
         raise TypeError(f"batch must be a Seq2SeqData, got {type(batch).__name__}")
-    with model.distribute_strategy.scope():
-        model.compile(optimizer=keras.optimizers.SGD(learning_rate),
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD))
+    compile_model(model, learning_rate, optimizer="sgd")
     model.fit(to_tf_dataset(batch, len(batch), shuffle=False), epochs=1, verbose=0)
     return model.get_weights()
 

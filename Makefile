@@ -24,8 +24,8 @@ lint: $(READY)           ## ruff, with the rules in ruff.toml
 unit: $(READY)           ## the unit tests, in two worker processes (pytest-xdist): one per core of the CI machine
 	$(PY) -m pytest -n 2 tests
 
-notebooks: $(READY)
-	$(PY) -m pytest --nbval-lax notebooks
+notebooks: $(READY)      ## every notebook under nbval, two pytest processes at a time (see the script's docstring)
+	$(PY) scripts/test_notebooks.py
 
 data: $(READY)           ## regenerate the held-out sets in data/ and their manifest
 	$(PY) scripts/make_data.py

@@ -4,6 +4,7 @@ import json
 import pathlib
 import subprocess
 import sys
+import warnings
 
 import keras
 import numpy as np
@@ -171,6 +172,15 @@ def test_fit_with_scheduled_sampling_trains_and_keeps_no_setting_in_the_file(rec
     assert model.teacher_forcing is None
 
 
+def test_fit_with_scheduled_sampling_builds_an_unbuilt_model_without_warnings(record):
+    keras.utils.set_random_seed(0)
+    model = DEEP["attention gru"]()  # not built: scheduled sampling's train step would be its first call
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Keras warns when it marks a model built before its layers are
+        models.fit_model(model, record[:64], epochs=1, batch_size=64, verbose=0, teacher_forcing=0.5)
+    assert model.built and all(layer.built for layer in model._flatten_layers())
+
+
 @pytest.mark.parametrize("ratio, error, message", [
     (1.5, ValueError, r"ratio must be in \[0, 1\]"),
     (-0.1, ValueError, r"ratio must be in \[0, 1\]"),
@@ -203,6 +213,22 @@ def test_gradient_norms_are_the_global_norm_before_clipping(record):
 def test_gradient_norms_counts_steps_across_epochs(record):
     out = training.gradient_norms(built("gru"), record[:128], steps=5, batch_size=64)
     assert out["loss"].shape == out["norm"].shape == (5,) and np.all(np.isfinite(out["norm"]))
+
+
+# ----------------------------------------------------------------------------- exposure bias
+def test_teacher_forced_accuracy_reads_each_position_after_the_true_prefix(record):
+    """Against an independent path: the model re-run on each true prefix, scored at its last position."""
+    model, rows = built("attention gru"), record[:40]
+    predicted = np.stack([np.argmax(np.asarray(model((rows.encoder_input, rows.decoder_input[:, :t + 1])))[:, t], -1)
+                          for t in range(rows.decoder_input.shape[1])], axis=1)
+    real = rows.decoder_target != data.PAD
+    expected = float(np.mean((predicted == rows.decoder_target)[real]))
+    assert training.teacher_forced_accuracy(model, rows, batch_size=16) == pytest.approx(expected, abs=1e-12)
+
+
+def test_teacher_forced_accuracy_rejects_bad_batch_size(record):
+    with pytest.raises(ValueError, match="batch_size"):
+        training.teacher_forced_accuracy(built("gru"), record[:8], batch_size=0)
 
 
 # ----------------------------------------------------------------------------- data parallel

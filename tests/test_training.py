@@ -64,8 +64,17 @@ def test_checkpoint_every_steps_and_early_stopping(records):
     assert checkpoint.best_step == 3
 
 
+def test_early_stopping_waits_for_start_from_epoch(records):
+    train, validation = records
+    model = models.compile_model(small_model(), 0.0)  # no evaluation can improve on the first
+    checkpoint = models.ExactAccuracyCheckpoint(validation, patience=2, start_from_epoch=3)
+    models.fit_model(model, train, epochs=10, batch_size=50, verbose=0, callbacks=[checkpoint])
+    assert [epoch for epoch, _, _ in checkpoint.scores] == [1, 2, 3, 4, 5]  # epochs 1-3 uncounted, then 2 more
+
+
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"every_epochs": 0}, ValueError, "every_epochs must be >= 1"), ({"every_steps": 1.5}, TypeError, "every_steps"),
+    ({"start_from_epoch": -1}, ValueError, "start_from_epoch"),
     ({"every_epochs": 1, "every_steps": 1}, ValueError, "not both"), ({"patience": 0}, ValueError, "patience"),
     ({"restore_best": 1}, TypeError, "restore_best")])
 def test_bad_checkpoint_arguments_raise(records, kwargs, error, message):

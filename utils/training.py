@@ -65,13 +65,16 @@ class ExactAccuracyCheckpoint(keras.callbacks.Callback):
     Every ``every_epochs`` epochs (default 1), or every ``every_steps`` training steps, it decodes
     ``validation`` greedily (``evaluate``), records ``val_exact`` in the epoch's logs (so ``History``
     and TensorBoard see it), and remembers the weights with the best score.  ``patience``: stop
-    after that many evaluations without improvement (``None``: never).  At the end of training the
+    after that many evaluations without improvement (``None``: never); evaluations in the first
+    ``start_from_epoch`` epochs do not count, as in ``keras.callbacks.EarlyStopping`` (a warm-up while exact
+    accuracy is still 0 and cannot improve).  At the end of training the
     best weights are restored (``restore_best=True``).  Validation loss is teacher-forced and
     averaged over tokens; this is the score the series reports.  ``scores`` lists
     ``(epoch, step, exact)``; ``best_epoch``/``best_step`` say where the best one was.
     """
 
-    def __init__(self, validation, *, every_epochs=None, every_steps=None, patience=None, restore_best=True):
+    def __init__(self, validation, *, every_epochs=None, every_steps=None, patience=None, start_from_epoch=0,
+                 restore_best=True):
         super().__init__()
         if not isinstance(validation, Seq2SeqData):
             raise TypeError(f"validation must be a Seq2SeqData, got {type(validation).__name__}")
@@ -82,6 +85,7 @@ class ExactAccuracyCheckpoint(keras.callbacks.Callback):
         self.every_epochs = None if every_steps is not None else _check_int(
             "every_epochs", 1 if every_epochs is None else every_epochs, minimum=1)
         self.patience = None if patience is None else _check_int("patience", patience, minimum=1)
+        self.start_from_epoch = _check_int("start_from_epoch", start_from_epoch, minimum=0)
         if not isinstance(restore_best, bool):
             raise TypeError(f"restore_best must be True or False, got {restore_best!r}")
         self.restore_best = restore_best
@@ -96,7 +100,7 @@ class ExactAccuracyCheckpoint(keras.callbacks.Callback):
         if exact > self.best:
             self.best, self.best_epoch, self.best_step = exact, self.epoch, self.step
             self.best_weights, self.waited = self.model.get_weights(), 0
-        else:
+        elif self.epoch > self.start_from_epoch:
             self.waited += 1
             if self.patience is not None and self.waited >= self.patience:
                 self.model.stop_training = True
@@ -156,6 +160,11 @@ def fit_model(model, train, *, epochs, batch_size=128, seed=0, validation=None, 
     _compile_once(model, learning_rate, clipnorm, global_clipnorm)
     if teacher_forcing is not getattr(model, "teacher_forcing", None):
         model.set_teacher_forcing(teacher_forcing, seed=seed)
+    if getattr(model, "teacher_forcing", None) is not None and not model.built:
+        # With scheduled sampling, fit cannot build the model symbolically and its first train step would
+        # mark it built before its layers are (Keras warns): build it on a dummy batch, as a loaded model is.
+        with model.distribute_strategy.scope():
+            model.build_from_config({})
     validation_data = None if validation is None else to_tf_dataset(validation, 1000, shuffle=False)
     callbacks = list(callbacks or []) + ([EpochLine(epochs)] if verbose == 2 else [])
     if tensorboard_dir is not None:
@@ -217,8 +226,17 @@ def sgd_step(model, batch, *, learning_rate=1.0):
     if not isinstance(batch, Seq2SeqData):
         raise TypeError(f"batch must be a Seq2SeqData, got {type(batch).__name__}")
     compile_model(model, learning_rate, optimizer="sgd")
-    model.fit(to_tf_dataset(batch, len(batch), shuffle=False), epochs=1, verbose=0)
+    model.fit(to_tf_dataset(batch, len(batch), shuffle=False), epochs=1, shuffle=False, verbose=0)
     return model.get_weights()
+
+
+def teacher_forced_accuracy(model, record, *, batch_size=1000):
+    """Token accuracy with every decoder input true (teacher forcing): the argmax of ``model(...)`` at each real
+    target position.  Against ``evaluate(...)["token"]`` (free-running), the gap measures exposure bias.
+    """
+    _check_int("batch_size", batch_size, minimum=1)
+    logits = model.predict((record.encoder_input, record.decoder_input), batch_size=batch_size, verbose=0)
+    return metrics.token_accuracy(record.decoder_target, np.argmax(logits, axis=-1))
 
 
 def evaluate(model, record, *, batch_size=1000):

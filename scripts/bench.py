@@ -14,6 +14,11 @@ Writes bench/results.json (every run's figures) and bench/results.md (medians, a
       driving the same model (`utils.beam.keras_hub_decoder`); KerasHub's greedy ids are asserted
       equal to ours first, so both sides do the same work.
 
+  (e) the training recipe (notebook 09) at the original setting: seconds to 99.9% as in (a), for the
+      series' attention model with global-norm clipping at 1.0, and for the original project's model
+      (2-layer bidirectional GRU, dropout 0.25, clipping, teacher-forcing ratio 0.5), each in float32
+      and under the mixed_float16 and mixed_bfloat16 policies, on the device the run finds.
+
 Every figure is the median of --repeats runs (decode timings: of 5 timed calls after a warm-up);
 a model that misses its target within the budget is not run again.
 --only-decode runs (b) and (d) alone, on two models trained briefly (the --quick budgets) instead
@@ -21,7 +26,11 @@ of (a)'s runs to target.  Throughput depends on how well a model is trained only
 rows emit EOS (decoding stops once every row has); results.json records the mode under "mode".
 Public tools only: time.perf_counter, TensorFlow/Keras, KerasHub.  Uses the GPU if TensorFlow sees one.
 
-Usage: python scripts/bench.py [--repeats N] [--skip-notebooks] [--quick] [--only-decode]
+--only-recipe runs (e) alone and --only-notebooks (c) alone; each keeps the other parts of an existing
+bench/results.json.
+
+Usage: python scripts/bench.py [--repeats N] [--skip-notebooks] [--quick] [--only-decode | --only-recipe |
+                               --only-notebooks]
 """
 from __future__ import annotations
 
@@ -108,15 +117,49 @@ def candidates(vocab):
 
 
 def time_to_target(build, train, heldout, *, target, every, budget_s, seed, batch_size=128, learning_rate=3e-3,
-                   bucket_by_length=False, epochs=1000):
-    """Train until the held-out exact accuracy reaches `target`, the budget runs out, or `epochs` end."""
+                   bucket_by_length=False, epochs=1000, **fit_options):
+    """Train until the held-out exact accuracy reaches `target`, the budget runs out, or `epochs` end.
+
+    `fit_options` go to `models.fit_model` (the recipe's `global_clipnorm`, `teacher_forcing`).
+    """
     keras.utils.set_random_seed(seed)
     model = build()
     callback = TimeToTarget(heldout, target, every, budget_s)
     models.fit_model(model, train, epochs=epochs, batch_size=batch_size, seed=seed, verbose=0,
-                     learning_rate=learning_rate, callbacks=[callback], bucket_by_length=bucket_by_length)
+                     learning_rate=learning_rate, callbacks=[callback], bucket_by_length=bucket_by_length,
+                     **fit_options)
     return {"seconds": callback.train_seconds, "reached": callback.reached, "best_exact": callback.best,
             "batches": callback.batches, "params": model.count_params()}, model
+
+
+# (e): the training recipe's two models, with the fit options each trains with
+RECIPES = {
+    "attention model, clipped": (dict(), dict(global_clipnorm=1.0)),
+    "original project's model": (dict(num_layers=2, dropout=0.25), dict(global_clipnorm=1.0, teacher_forcing=0.5)),
+}
+POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
+def recipe_runs(train, heldout, *, repeats, budget_s):
+    """(e): seconds to 99.9% at the original setting, per recipe and precision policy."""
+    runs = {}
+    for name, (model_options, fit_options) in RECIPES.items():
+        for policy in POLICIES:
+            keras.mixed_precision.set_global_policy(policy)
+            try:
+                key = f"{name} | {policy}"
+                runs[key] = []
+                for seed in range(repeats):
+                    run, _ = time_to_target(
+                        functools.partial(models.AttentionSeq2Seq, heldout.vocab_size, **model_options), train, heldout,
+                        target=0.999, every=25, budget_s=budget_s, seed=seed, **fit_options)
+                    runs[key].append(run)
+                    print(f"(e) {key}, seed {seed}: {run}", flush=True)
+                    if not run["reached"]:
+                        break
+            finally:
+                keras.mixed_precision.set_global_policy("float32")
+    return runs
 
 
 def throughput(fn, encoder_input, calls=5):
@@ -198,11 +241,19 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="1 repeat, small budgets: a smoke test of the script")
     parser.add_argument("--only-decode", action="store_true",
                         help="(b) and (d) only, on two briefly trained models (the --quick budgets); no (a), no (c)")
+    parser.add_argument("--only-recipe", action="store_true",
+                        help="(e) only, the training recipe; the other parts of bench/results.json are kept")
+    parser.add_argument("--only-notebooks", action="store_true",
+                        help="(c) only, the notebook wall times; the other parts of bench/results.json are kept")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
+    if args.only_decode + args.only_recipe + args.only_notebooks > 1:
+        parser.error("give at most one of --only-decode, --only-recipe, --only-notebooks")
     repeats = 1 if args.quick else args.repeats
     budget = 20 if args.quick or args.only_decode else 90
+    if args.only_recipe or args.only_notebooks:
+        return update_part(args, repeats, budget)
     results = {"machine": machine(), "mode": "only-decode" if args.only_decode else "full", "quick": args.quick,
                "repeats": repeats, "training": {}, "decode": {}, "search": {}, "search_profile": {}, "notebooks": {}}
     print("machine:", results["machine"], flush=True)
@@ -287,15 +338,42 @@ def main(argv=None):
         results["search_profile"][f"len {length}, batch 1000"] = step_profile(model, source[:1000])
         print(f"(d) profile, len {length}: {results['search_profile'][f'len {length}, batch 1000']}", flush=True)
 
+    # (e) the training recipe, float32 against mixed precision ----------------------------------
+    if not args.only_decode:
+        results["recipe"] = recipe_runs(train_12, heldout_12, repeats=repeats, budget_s=budget)
+
     # (c) notebook wall times -------------------------------------------------------------------
     if not args.skip_notebooks and not args.only_decode:
         print("(c) notebooks:", flush=True)
         results["notebooks"] = notebook_times(sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")))
+    write(results)
 
+
+def write(results):
     OUT_DIR.mkdir(exist_ok=True)
     (OUT_DIR / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (OUT_DIR / "results.md").write_text(markdown(results))
     print((OUT_DIR / "results.md").read_text())
+
+
+def update_part(args, repeats, budget):
+    """--only-recipe, --only-notebooks: run one part and keep the rest of bench/results.json."""
+    path = OUT_DIR / "results.json"
+    results = json.loads(path.read_text()) if path.exists() else {
+        "mode": "partial", "quick": args.quick, "repeats": repeats, "training": {}, "decode": {}, "search": {},
+        "search_profile": {}, "notebooks": {}}
+    machine_now = machine()
+    if results.get("machine", machine_now) != machine_now:  # one machine line describes every figure
+        raise SystemExit(f"bench/results.json was measured on {results['machine']}, this is {machine_now}: "
+                         "run the whole benchmark here instead")
+    results["machine"] = machine_now
+    if args.only_recipe:
+        results["recipe"] = recipe_runs(data.make_reversal_data(40_000, min_len=12, max_len=12, n_symbols=47, seed=0),
+                                        data.load_heldout("reverse_len12_sym47"), repeats=repeats, budget_s=budget)
+    else:
+        print("(c) notebooks:", flush=True)
+        results["notebooks"] = notebook_times(sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")))
+    write(results)
 
 
 def markdown(results):
@@ -316,10 +394,7 @@ def markdown(results):
     for key, runs in results["training"].items():
         name, task = key.split(" | ")
         reached = [r["seconds"] for r in runs if r["reached"]]
-        median = f"{statistics.median(reached):.1f}" if len(reached) == len(runs) else \
-            f"not reached in {max(r['seconds'] for r in runs):.0f} s" if not reached else \
-            f"{statistics.median(reached):.1f} ({len(reached)} of {len(runs)})"
-        lines.append(f"| {name} | {task} | {median} | {len(reached)}/{len(runs)} | "
+        lines.append(f"| {name} | {task} | {median_seconds(runs)} | {len(reached)}/{len(runs)} | "
                      f"{max(r['best_exact'] for r in runs):.4f} | {runs[0]['params']:,} |")
     lines += ["", "**(b) Greedy decoding, sequences/s (median of timed calls after a warm-up)**", "",
               "| length, batch | incremental (`generate`) | prefix re-running | speed-up |", "|---|---|---|---|"]
@@ -340,8 +415,9 @@ def markdown(results):
                          f"{d['beam4_over_greedy']:.2f} | {d['keras_hub_greedy_seq_per_s']:,.0f} | "
                          f"{d['keras_hub_beam4_seq_per_s']:,.1f} | {d['ours_over_keras_hub_greedy']:.1f}x |")
     if results.get("search_profile"):
-        lines += ["", "**(d) Where beam search's time goes, batch 1,000, k = 4 (ms per call)**: the model's own "
-                  "work is greedy decoding of the rows repeated 4 times, with the encoder timed for the original rows",
+        lines += ["", "**(d, continued) Where beam search's time goes, batch 1,000, k = 4 (ms per call)**: the "
+                  "model's own work is greedy decoding of the rows repeated 4 times, with the encoder timed for the "
+                  "original rows",
                   "",
                   "| length | encoder, ms | greedy, ms | greedy, rows x4, ms | beam k=4, ms | "
                   "model's work in the beam, ms | bookkeeping, ms | beam/greedy | bound if bookkeeping were free |",
@@ -350,7 +426,26 @@ def markdown(results):
             lines.append(f"| {key} | {p['encode_ms']:.1f} | {p['greedy_ms']:.1f} | {p['greedy_x4_rows_ms']:.1f} | "
                          f"{p['beam4_ms']:.1f} | {p['model_work_ms']:.1f} | {p['bookkeeping_ms']:.1f} | "
                          f"{p['beam_over_greedy']:.2f} | {p['bound_beam_over_greedy']:.2f} |")
+    if results.get("recipe"):
+        lines += ["", "**(e) The training recipe (notebook 09): training seconds to 99.9% exact at the original "
+                  "setting (length 12, 47 symbols), float32 against mixed precision**, on the machine above. The "
+                  "attention model as in (a) with `global_clipnorm=1.0`; the original project's model: 2-layer "
+                  "bidirectional GRU, dropout 0.25, clipping, teacher-forcing ratio 0.5", "",
+                  "| model | policy | median s | runs reaching it | best exact | parameters |",
+                  "|---|---|---|---|---|---|"]
+        for key, runs in results["recipe"].items():
+            name, policy = key.split(" | ")
+            lines.append(f"| {name} | {policy} | {median_seconds(runs)} | "
+                         f"{sum(r['reached'] for r in runs)}/{len(runs)} | {max(r['best_exact'] for r in runs):.4f} | "
+                         f"{runs[0]['params']:,} |")
     return "\n".join(lines) + "\n"
+
+
+def median_seconds(runs):
+    reached = [r["seconds"] for r in runs if r["reached"]]
+    return f"{statistics.median(reached):.1f}" if len(reached) == len(runs) else \
+        f"not reached in {max(r['seconds'] for r in runs):.0f} s" if not reached else \
+        f"{statistics.median(reached):.1f} ({len(reached)} of {len(runs)})"
 
 
 if __name__ == "__main__":

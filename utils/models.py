@@ -84,6 +84,11 @@ class Seq2Seq(keras.Model):
             ratio = None if ratio == 1.0 else ratio
         seed = _check_int("seed", seed, minimum=0)
         self.teacher_forcing = ratio
+        if ratio is not None and not self.built:
+            # With scheduled sampling, fit cannot build the model symbolically and its first train step would
+            # mark it built before its layers are (Keras warns): build it on a dummy batch, as a loaded model is.
+            with self.distribute_strategy.scope():
+                self.build_from_config(self.get_build_config())
         self.sampling_seed.state.assign(ops.convert_to_tensor([seed, 0], dtype=self.sampling_seed.state.dtype))
         self.train_function = None  # `call` branches on teacher_forcing in Python: trace the train step again
         return self

@@ -160,11 +160,6 @@ def fit_model(model, train, *, epochs, batch_size=128, seed=0, validation=None, 
     _compile_once(model, learning_rate, clipnorm, global_clipnorm)
     if teacher_forcing is not getattr(model, "teacher_forcing", None):
         model.set_teacher_forcing(teacher_forcing, seed=seed)
-    if getattr(model, "teacher_forcing", None) is not None and not model.built:
-        # With scheduled sampling, fit cannot build the model symbolically and its first train step would
-        # mark it built before its layers are (Keras warns): build it on a dummy batch, as a loaded model is.
-        with model.distribute_strategy.scope():
-            model.build_from_config({})
     validation_data = None if validation is None else to_tf_dataset(validation, 1000, shuffle=False)
     callbacks = list(callbacks or []) + ([EpochLine(epochs)] if verbose == 2 else [])
     if tensorboard_dir is not None:

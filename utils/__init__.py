@@ -2,7 +2,8 @@
 
 Along the pipeline: ``utils.data`` (tasks, padding, files), ``utils.layers`` (attention),
 ``utils.models`` (the ``Seq2Seq`` interface and the models), ``utils.decoding`` (greedy
-``generate`` and the slow reference), ``utils.training`` (compile, fit, evaluate),
+``generate`` and the slow reference), ``utils.beam`` (beam search), ``utils.transformer`` (the
+Transformer), ``utils.training`` (compile, fit, evaluate),
 ``utils.metrics`` (token, exact-sequence and alignment accuracy) and ``utils.plotting``.
 Importing ``utils`` registers the models and layers with Keras so that ``keras.saving.load_model`` can restore them.
 """
@@ -34,4 +35,4 @@ if "tensorflow" not in sys.modules:
     with _stderr_silenced():
         import tensorflow  # noqa: F401
 
-from utils import beam, data, decoding, layers, metrics, models, plotting, training  # noqa: E402,F401  (models registers the Keras classes)
+from utils import beam, data, decoding, layers, metrics, models, plotting, training, transformer  # noqa: E402,F401,I001  (models and transformer register the Keras classes)

@@ -56,11 +56,18 @@ def generate(model, encoder_input, max_len=None, *, return_attention=False):
     return (ids.numpy(), weights.numpy()) if return_attention else ids.numpy()
 
 
+def start_state(model, state, max_len):
+    """``model.init_decoder_state(state, max_len)`` where the model has one (see ``utils.models``), else ``state``."""
+    hook = getattr(model, "init_decoder_state", None)
+    return state if hook is None else hook(state, max_len)
+
+
 def greedy_loop(model, encoder_input, max_len):
     """The loop ``generate`` compiles: (ids (batch, out_len), attention (batch, out_len, src_len))."""
     batch, src_len = tf.shape(encoder_input)[0], tf.shape(encoder_input)[1]
     memory, memory_mask, state = model.encode(encoder_input, training=False)
     cache = model.prepare_memory(memory)  # step-independent work (attention keys), done once
+    state = start_state(model, state, max_len)  # fixed shapes for the loop (the Transformer's caches)
     token = tf.fill([batch], SOS)
     finished = tf.zeros([batch], tf.bool)
     ids = tf.TensorArray(tf.int32, size=0, dynamic_size=True)

@@ -13,12 +13,15 @@ through three methods that a model provides:
   or ``None`` for a model without attention; ``cache`` is what ``prepare_memory(memory)``
   computed once per decode (an attention model's projected keys; ``None`` otherwise);
 * ``decode_sequence(decoder_input, memory, memory_mask, state)`` -> ``(logits, weights)``:
-  all steps at once under teacher forcing.
+  all steps at once under teacher forcing;
+* ``init_decoder_state(state, max_len)``, optional: the state a decode of ``max_len`` steps starts
+  from (the default returns ``state``; ``utils.transformer`` allocates its key/value cache here).
 
 The models: ``RNNSeq2Seq`` (the vanilla RNN of notebook 02 and the LSTM/GRU of
 notebook 03) and ``AttentionSeq2Seq`` (notebooks 05-07), whose attention layers live in
-``utils.layers``.  The names of ``utils.layers``, ``utils.decoding`` and ``utils.training``
-that notebooks reach as ``models.X`` are imported here too.
+``utils.layers``; ``utils.transformer.TransformerSeq2Seq`` (notebook 10) has the same interface.
+The names of ``utils.layers``, ``utils.decoding`` and ``utils.training`` that notebooks reach as
+``models.X`` are imported here too.
 """
 from __future__ import annotations
 
@@ -111,6 +114,7 @@ class Seq2Seq(keras.Model):
         """
         decoder_input = ops.convert_to_tensor(decoder_input, dtype="int32")
         cache = self.prepare_memory(memory)
+        state = self.init_decoder_state(state, ops.shape(decoder_input)[1])
         coins = keras.random.uniform(ops.shape(decoder_input), seed=self.sampling_seed) < self.teacher_forcing_ratio()
         first = ops.expand_dims(ops.arange(ops.shape(decoder_input)[1]) == 0, 0)
         use_truth = ops.logical_or(coins, first)  # step 0 always reads SOS
@@ -134,6 +138,14 @@ class Seq2Seq(keras.Model):
     def prepare_memory(self, memory):
         """Work on the encoder outputs that no decoder step changes, done once per ``generate``."""
         return None
+
+    def init_decoder_state(self, state, max_len):
+        """The decoder state for a decode of at most ``max_len`` steps, from ``encode``'s.
+
+        The decoders call it once before their loop.  A recurrent state needs nothing; the Transformer
+        allocates its key/value caches here, so that no loop variable changes shape.
+        """
+        return state
 
     def teacher_forced_attention(self, encoder_input, decoder_input):
         """Attention weights (batch, tgt_len, src_len) under teacher forcing."""

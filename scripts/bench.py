@@ -19,6 +19,10 @@ Writes bench/results.json (every run's figures) and bench/results.md (medians, a
       (2-layer bidirectional GRU, dropout 0.25, clipping, teacher-forcing ratio 0.5), each in float32
       and under the mixed_float16 and mixed_bfloat16 policies, on the device the run finds.
 
+  (f) the parallelism con (notebook 10): seconds per training step against sequence length (10 to 200,
+      batch 128, every row that long) for the GRU + attention model and the Transformer at similar
+      parameter counts, median of timed steps after two warm-up steps, on the device the run finds.
+
 Every figure is the median of --repeats runs (decode timings: of 5 timed calls after a warm-up);
 a model that misses its target within the budget is not run again.
 --only-decode runs (b) and (d) alone, on two models trained briefly (the --quick budgets) instead
@@ -26,11 +30,11 @@ of (a)'s runs to target.  Throughput depends on how well a model is trained only
 rows emit EOS (decoding stops once every row has); results.json records the mode under "mode".
 Public tools only: time.perf_counter, TensorFlow/Keras, KerasHub.  Uses the GPU if TensorFlow sees one.
 
---only-recipe runs (e) alone and --only-notebooks (c) alone; each keeps the other parts of an existing
-bench/results.json.
+--only-recipe runs (e) alone, --only-notebooks (c) alone and --only-parallel (f) alone; each keeps the
+other parts of an existing bench/results.json.
 
-Usage: python scripts/bench.py [--repeats N] [--skip-notebooks] [--quick] [--only-decode | --only-recipe |
-                               --only-notebooks]
+Usage: python scripts/bench.py [--repeats N] [--skip-notebooks] [--quick]
+                               [--only-decode | --only-recipe | --only-notebooks | --only-parallel]
 """
 from __future__ import annotations
 
@@ -50,7 +54,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import utils  # noqa: E402,F401,I001  (first: it imports TensorFlow quietly)
-from utils import beam, data, models  # noqa: E402
+from utils import beam, data, models, training, transformer  # noqa: E402
 
 import keras  # noqa: E402
 import keras_hub  # noqa: E402
@@ -162,6 +166,38 @@ def recipe_runs(train, heldout, *, repeats, budget_s):
     return runs
 
 
+# (f): the two models of notebook 10's parallelism section, at similar parameter counts
+PARALLEL_MODELS = {
+    "GRU + attention": lambda vocab: models.AttentionSeq2Seq(vocab, attention="additive", units=128, embedding_dim=64),
+    "Transformer": lambda vocab: transformer.TransformerSeq2Seq(vocab, d_model=64, num_heads=4, num_layers=2),
+}
+PARALLEL_LENGTHS = (10, 25, 50, 100, 200)
+
+
+def step_times(*, lengths=PARALLEL_LENGTHS, batch_size=128, steps=5, n_symbols=10):
+    """(f): median seconds per training step (Keras' compiled train step) for each model and length."""
+    results = {}
+    for name, build in PARALLEL_MODELS.items():
+        keras.utils.set_random_seed(0)
+        model = build(data.vocab_size(n_symbols))
+        training.compile_model(model, 1e-3)
+        results[name] = {"params": None, "seconds_per_step": {}}
+        for length in lengths:
+            record = data.make_reversal_data(batch_size, min_len=length, max_len=length, n_symbols=n_symbols, seed=0)
+            batch = ((record.encoder_input, record.decoder_input), record.decoder_target)
+            for _ in range(2):  # tracing for this length, then one more step
+                model.train_on_batch(*batch)
+            times = []
+            for _ in range(steps):
+                start = time.perf_counter()
+                model.train_on_batch(*batch)
+                times.append(time.perf_counter() - start)
+            results[name]["seconds_per_step"][str(length)] = statistics.median(times)
+            print(f"(f) {name}, length {length}: {statistics.median(times) * 1000:.1f} ms per step", flush=True)
+        results[name]["params"] = model.count_params()
+    return {"batch_size": batch_size, "timed_steps": steps, "models": results}
+
+
 def throughput(fn, encoder_input, calls=5):
     fn(encoder_input)  # warm-up: tracing and compilation
     times = []
@@ -245,14 +281,16 @@ def main(argv=None):
                         help="(e) only, the training recipe; the other parts of bench/results.json are kept")
     parser.add_argument("--only-notebooks", action="store_true",
                         help="(c) only, the notebook wall times; the other parts of bench/results.json are kept")
+    parser.add_argument("--only-parallel", action="store_true",
+                        help="(f) only, training-step time against length; the rest of bench/results.json is kept")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
-    if args.only_decode + args.only_recipe + args.only_notebooks > 1:
-        parser.error("give at most one of --only-decode, --only-recipe, --only-notebooks")
+    if args.only_decode + args.only_recipe + args.only_notebooks + args.only_parallel > 1:
+        parser.error("give at most one of --only-decode, --only-recipe, --only-notebooks, --only-parallel")
     repeats = 1 if args.quick else args.repeats
     budget = 20 if args.quick or args.only_decode else 90
-    if args.only_recipe or args.only_notebooks:
+    if args.only_recipe or args.only_notebooks or args.only_parallel:
         return update_part(args, repeats, budget)
     results = {"machine": machine(), "mode": "only-decode" if args.only_decode else "full", "quick": args.quick,
                "repeats": repeats, "training": {}, "decode": {}, "search": {}, "search_profile": {}, "notebooks": {}}
@@ -342,6 +380,10 @@ def main(argv=None):
     if not args.only_decode:
         results["recipe"] = recipe_runs(train_12, heldout_12, repeats=repeats, budget_s=budget)
 
+    # (f) training-step time against length -----------------------------------------------------
+    if not args.only_decode:
+        results["parallel"] = step_times(steps=1 if args.quick else 5)
+
     # (c) notebook wall times -------------------------------------------------------------------
     if not args.skip_notebooks and not args.only_decode:
         print("(c) notebooks:", flush=True)
@@ -367,7 +409,9 @@ def update_part(args, repeats, budget):
         raise SystemExit(f"bench/results.json was measured on {results['machine']}, this is {machine_now}: "
                          "run the whole benchmark here instead")
     results["machine"] = machine_now
-    if args.only_recipe:
+    if args.only_parallel:
+        results["parallel"] = step_times(steps=1 if args.quick else 5)
+    elif args.only_recipe:
         results["recipe"] = recipe_runs(data.make_reversal_data(40_000, min_len=12, max_len=12, n_symbols=47, seed=0),
                                         data.load_heldout("reverse_len12_sym47"), repeats=repeats, budget_s=budget)
     else:
@@ -438,6 +482,20 @@ def markdown(results):
             lines.append(f"| {name} | {policy} | {median_seconds(runs)} | "
                          f"{sum(r['reached'] for r in runs)}/{len(runs)} | {max(r['best_exact'] for r in runs):.4f} | "
                          f"{runs[0]['params']:,} |")
+    if results.get("parallel"):
+        p = results["parallel"]
+        names = list(p["models"])
+        lines += ["", f"**(f) The parallelism con (notebook 10): ms per training step against length**, batch "
+                  f"{p['batch_size']}, every row that long, median of {p['timed_steps']} timed steps after two warm-up "
+                  "steps, on the machine above. Parameters: "
+                  + ", ".join(f"{name} {p['models'][name]['params']:,}" for name in names), "",
+                  "| length | " + " | ".join(f"{name}, ms per step" for name in names)
+                  + f" | {names[0]} / {names[1]} |",
+                  "|---|" + "---|" * (len(names) + 1)]
+        for length in p["models"][names[0]]["seconds_per_step"]:
+            times = [p["models"][name]["seconds_per_step"][length] for name in names]
+            lines.append(f"| {length} | " + " | ".join(f"{t * 1000:.1f}" for t in times)
+                         + f" | {times[0] / times[1]:.2f} |")
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,145 @@
+"""Notebook 10's training runs, too slow for CI: writes bench/transformer_sweep.json.
+
+(budget) Lengths 1-50 under notebook 07's data budget (one epoch over its 100,000 rows, seed 42): the
+         Transformer with sinusoidal positions and with RoPE (notebook 10's recipe: batch 64, a linear
+         warm-up to the peak, then a cosine decay to 0), the Transformer with sinusoidal positions at the
+         attention model's own batch (256, 391 steps), and notebook 07's GRU + attention at its own recipe.
+         Each is scored on the held-out set (lengths 1-50) and on lengths 51-100 (20 rows per length, never
+         seen in training): exact and token accuracy per length, and alignment.
+(ci)     The sinusoidal Transformer's recipe on 50,000 rows (seed 42) instead of 100,000: the run notebook 10
+         trains live in CI, where the full budget takes too long; the notebook checks its run against this one.
+(long)   The sinusoidal Transformer with the same recipe for more epochs over the same rows, scored after
+         each epoch: how many steps it needs to reach 99.5% exact on lengths 1-50.
+
+Results are written after every run, with the machine they ran on.
+Usage: python scripts/transformer_sweep.py [--part budget|ci|long|all] [--epochs N]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import utils  # noqa: E402,F401,I001  (first: it imports TensorFlow quietly)
+from bench import machine  # noqa: E402
+from utils import data, metrics, models, transformer  # noqa: E402
+
+import keras  # noqa: E402
+
+OUT = ROOT / "bench" / "transformer_sweep.json"
+SETTING = {"train_rows": 100_000, "data_seed": 42, "train_lengths": [1, 50], "n_symbols": 10,
+           "beyond_lengths": [51, 100], "beyond_rows_per_length": 20, "beyond_seed": 999}
+TRANSFORMER = {"d_model": 64, "num_heads": 4, "num_layers": 2}  # ff_dim 4 * d_model
+RECIPES = {  # name -> (model options, batch size, peak learning rate, warm-up steps)
+    "Transformer, sinusoidal": ({**TRANSFORMER, "positions": "sinusoidal"}, 64, 3e-3, 100),
+    "Transformer, RoPE": ({**TRANSFORMER, "positions": "rope"}, 64, 3e-3, 100),
+    "Transformer, sinusoidal, batch 256": ({**TRANSFORMER, "positions": "sinusoidal"}, 256, 3e-3, 25),
+    "GRU + attention": ({"attention": "additive", "units": 128, "embedding_dim": 64}, 256, 6e-3, 0),
+}
+
+CI_NAME, CI_ROWS = "Transformer, sinusoidal, CI-sized", 50_000
+
+
+def datasets():
+    train = data.make_reversal_data(SETTING["train_rows"], min_len=1, max_len=50, n_symbols=10,
+                                    seed=SETTING["data_seed"])
+    beyond = data.make_reversal_data(50 * SETTING["beyond_rows_per_length"], min_len=51, max_len=100, n_symbols=10,
+                                     seed=SETTING["beyond_seed"], balanced=True)
+    return train, data.load_heldout("reverse_len1to50_sym10"), beyond
+
+
+def build(name, vocab):
+    options = RECIPES[name][0]
+    if name.startswith("Transformer"):
+        return transformer.TransformerSeq2Seq(vocab, **options)
+    return models.AttentionSeq2Seq(vocab, **options)
+
+
+def schedule(peak, steps, warmup):
+    """A linear warm-up from 0 to ``peak`` over ``warmup`` steps, then a cosine decay to 0 at ``steps``."""
+    if warmup == 0:
+        return keras.optimizers.schedules.CosineDecay(peak, decay_steps=steps)
+    return keras.optimizers.schedules.CosineDecay(0.0, decay_steps=steps - warmup, warmup_target=peak,
+                                                  warmup_steps=warmup)
+
+
+def scores(model, heldout, beyond):
+    """Exact, token and alignment on lengths 1-50 and 51-100, and per-length curves over both."""
+    result = {}
+    for label, record in (("1-50", heldout), ("51-100", beyond)):
+        evaluated = models.evaluate(model, record)
+        curve = metrics.accuracy_by_length(record.decoder_target, evaluated["predicted"], record.lengths)
+        result[label] = {"exact": evaluated["exact"], "token": evaluated["token"], "alignment": evaluated["alignment"],
+                         "by_length": {str(length): values for length, values in curve.items()}}
+    return result
+
+
+def train_run(name, train, heldout, beyond, *, epochs=1, per_epoch=False):
+    """One recorded run of ``RECIPES[name]``; ``CI_NAME`` is the sinusoidal recipe on ``CI_ROWS`` rows."""
+    if name == CI_NAME:
+        name = "Transformer, sinusoidal"
+        train = data.make_reversal_data(CI_ROWS, min_len=1, max_len=50, n_symbols=10, seed=SETTING["data_seed"])
+    options, batch_size, peak, warmup = RECIPES[name]
+    keras.utils.set_random_seed(SETTING["data_seed"])
+    model = build(name, train.vocab_size)
+    steps = epochs * -(-len(train) // batch_size)
+    history = []
+
+    class PerEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if per_epoch:
+                evaluated = models.evaluate(self.model, heldout)
+                history.append({"epoch": epoch + 1, "steps": (epoch + 1) * steps // epochs,
+                                "exact": evaluated["exact"], "token": evaluated["token"]})
+                print(f"  epoch {epoch + 1}: {history[-1]}", flush=True)
+
+    fit_history, seconds = models.fit_model(model, train, epochs=epochs, batch_size=batch_size,
+                                            seed=SETTING["data_seed"], learning_rate=schedule(peak, steps, warmup),
+                                            bucket_by_length=True, verbose=0, callbacks=[PerEpoch()])
+    run = {"model": name, "train_rows": len(train), "options": options, "batch_size": batch_size,
+           "peak_learning_rate": peak, "warmup_steps": warmup, "epochs": epochs, "steps": steps,
+           "params": model.count_params(),
+           "train_seconds": round(seconds, 1), "final_loss": fit_history.history["loss"][-1],
+           **scores(model, heldout, beyond)}
+    if per_epoch:
+        run["per_epoch"] = history
+    return run
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=["budget", "ci", "long", "all"], default="all")
+    parser.add_argument("--epochs", type=int, default=6, help="epochs of the long run")
+    args = parser.parse_args(argv)
+    header = {"machine": machine(), "setting": SETTING, "script": "scripts/transformer_sweep.py"}
+    train, heldout, beyond = datasets()
+
+    def save(key, value):  # re-read first: the two parts may run at once, each writing its own key
+        results = json.loads(OUT.read_text()) if OUT.exists() else {}
+        results.update({**header, key: value})
+        OUT.write_text(json.dumps(results, indent=1) + "\n")
+
+    if args.part in ("budget", "all"):
+        runs = []
+        for name in RECIPES:
+            start = time.perf_counter()
+            runs.append(train_run(name, train, heldout, beyond))
+            run = runs[-1]
+            print(f"{name}: {run['1-50']['exact']:.4f} exact on 1-50, {run['51-100']['exact']:.4f} on 51-100, "
+                  f"{run['train_seconds']} s training, {time.perf_counter() - start:.0f} s in all", flush=True)
+            save("budget", runs)
+    if args.part in ("ci", "all"):
+        save("ci", train_run(CI_NAME, train, heldout, beyond))
+    if args.part in ("long", "all"):
+        save("long", train_run("Transformer, sinusoidal", train, heldout, beyond, epochs=args.epochs,
+                               per_epoch=True))
+
+
+if __name__ == "__main__":
+    main()

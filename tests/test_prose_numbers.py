@@ -185,7 +185,8 @@ def sentence(text, start, end, limit=220):
 
 
 # ------------------------------------------------------------------------------------------ reading sources
-_SOURCE_NUMBER = re.compile(r"(?<![\d.])(\d{1,3}(?:[,_]\d{3})+|\d+)(\.\d+)?([eE][-+]?\d+)?(\s?%)?")
+# An exponent has at most 3 digits (a float's does): "8e07063190" in a pandas Styler's random HTML id is no number.
+_SOURCE_NUMBER = re.compile(r"(?<![\d.])(\d{1,3}(?:[,_]\d{3})+|\d+)(\.\d+)?([eE][-+]?\d{1,3}(?!\d))?(\s?%)?")
 # Words that make a line (or its table's header) about time or speed, so that its numbers may be quoted with a
 # unit of time or speed. A number with a unit in prose matches only such numbers: "50 s" is not "after step 50".
 _TIME = r"\b(?:time|timings?|elapsed|wall|duration)\b|"

@@ -55,6 +55,14 @@ def _check_number(name, value, *, allowed="a number"):
     return float(value)
 
 
+def _check_dropout(dropout):
+    """A dropout rate: a number in [0, 1), as a float."""
+    rate = _check_number("dropout", dropout, allowed="a number in [0, 1)")
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    return rate
+
+
 def _check_id_array(name, array, *, ndim):
     array = np.asarray(array)
     if array.size == 0 and array.dtype.kind == "f":  # np.asarray([]) is float64: an empty row is fine

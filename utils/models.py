@@ -15,7 +15,8 @@ through three methods that a model provides:
 * ``decode_sequence(decoder_input, memory, memory_mask, state)`` -> ``(logits, weights)``:
   all steps at once under teacher forcing;
 * ``init_decoder_state(state, max_len)``, optional: the state a decode of ``max_len`` steps starts
-  from (the default returns ``state``; ``utils.transformer`` allocates its key/value cache here).
+  from, called once before the decoder's loop (``decoding.start_state``; without it the state is
+  ``encode``'s); ``utils.transformer`` allocates its key/value cache here, so no loop variable changes shape.
 
 The models: ``RNNSeq2Seq`` (the vanilla RNN of notebook 02 and the LSTM/GRU of
 notebook 03) and ``AttentionSeq2Seq`` (notebooks 05-07), whose attention layers live in
@@ -30,7 +31,7 @@ import numpy as np
 from keras import ops
 
 from utils import beam, decoding
-from utils.data import PAD, SOS, _check_int, _check_number
+from utils.data import PAD, SOS, _check_dropout, _check_int, _check_number
 from utils.decoding import check_encoder_input, prefix_generate  # noqa: F401  (models.X for notebooks)
 from utils.layers import (  # noqa: F401
     ATTENTIONS,
@@ -114,7 +115,7 @@ class Seq2Seq(keras.Model):
         """
         decoder_input = ops.convert_to_tensor(decoder_input, dtype="int32")
         cache = self.prepare_memory(memory)
-        state = self.init_decoder_state(state, ops.shape(decoder_input)[1])
+        state = decoding.start_state(self, state, ops.shape(decoder_input)[1])
         coins = keras.random.uniform(ops.shape(decoder_input), seed=self.sampling_seed) < self.teacher_forcing_ratio()
         first = ops.expand_dims(ops.arange(ops.shape(decoder_input)[1]) == 0, 0)
         use_truth = ops.logical_or(coins, first)  # step 0 always reads SOS
@@ -138,14 +139,6 @@ class Seq2Seq(keras.Model):
     def prepare_memory(self, memory):
         """Work on the encoder outputs that no decoder step changes, done once per ``generate``."""
         return None
-
-    def init_decoder_state(self, state, max_len):
-        """The decoder state for a decode of at most ``max_len`` steps, from ``encode``'s.
-
-        The decoders call it once before their loop.  A recurrent state needs nothing; the Transformer
-        allocates its key/value caches here, so that no loop variable changes shape.
-        """
-        return state
 
     def teacher_forced_attention(self, encoder_input, decoder_input):
         """Attention weights (batch, tgt_len, src_len) under teacher forcing."""
@@ -199,9 +192,7 @@ class _TokenInputs:
 
     def _check_depth(self, num_layers, dropout):
         self.num_layers = _check_int("num_layers", num_layers, minimum=1)
-        self.dropout = _check_number("dropout", dropout, allowed="a number in [0, 1)")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.dropout = _check_dropout(dropout)
         # no layer at all when 0: a model without dropout has exactly the layers it always had
         self.dropout_layer = keras.layers.Dropout(self.dropout, seed=1) if self.dropout else None
 

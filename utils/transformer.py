@@ -27,7 +27,7 @@ import math
 import keras
 from keras import ops
 
-from utils.data import PAD, _check_int, _check_number
+from utils.data import PAD, _check_dropout, _check_int
 from utils.layers import NEG_INF, register
 from utils.models import Seq2Seq
 
@@ -85,9 +85,7 @@ class MultiHeadAttention(keras.layers.Layer):
         self.d_head = d_model // num_heads
         if rotary and self.d_head % 2:
             raise ValueError(f"rotary positions need an even d_head (d_model / num_heads), got {self.d_head}")
-        self.dropout = _check_number("dropout", dropout, allowed="a number in [0, 1)")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.dropout = _check_dropout(dropout)
         self.rotary = bool(rotary)
         self.W_q = keras.layers.Dense(d_model, name="W_q")
         self.W_k = keras.layers.Dense(d_model, name="W_k")
@@ -147,9 +145,7 @@ class _Block(keras.layers.Layer):
         self.d_model = _check_int("d_model", d_model, minimum=1)
         self.num_heads = _check_int("num_heads", num_heads, minimum=1)
         self.ff_dim = _check_int("ff_dim", ff_dim, minimum=1)
-        self.dropout = _check_number("dropout", dropout, allowed="a number in [0, 1)")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.dropout = _check_dropout(dropout)
         self.rotary = bool(rotary)
         self.feedforward_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="feedforward_norm")
         self.W_1 = keras.layers.Dense(ff_dim, activation="relu", name="W_1")
@@ -278,14 +274,10 @@ class TransformerSeq2Seq(Seq2Seq):
         super().__init__(**kwargs)
         self.vocab_size = _check_int("vocab_size", vocab_size, minimum=4)
         self.d_model = _check_int("d_model", d_model, minimum=2)
-        self.num_heads = _check_int("num_heads", num_heads, minimum=1)
-        if d_model % num_heads:
-            raise ValueError(f"num_heads must divide d_model: {d_model} is not a multiple of {num_heads}")
+        self.num_heads = _check_int("num_heads", num_heads, minimum=1)  # its blocks check that it divides d_model
         self.num_layers = _check_int("num_layers", num_layers, minimum=1)
         self.ff_dim = 4 * d_model if ff_dim is None else _check_int("ff_dim", ff_dim, minimum=1)
-        self.dropout = _check_number("dropout", dropout, allowed="a number in [0, 1)")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.dropout = _check_dropout(dropout)
         if positions not in POSITIONS:
             raise ValueError(f"positions must be one of {POSITIONS}, got {positions!r}")
         self.positions = positions

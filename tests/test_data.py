@@ -364,7 +364,7 @@ def _manifest():
 
 def test_manifest_lists_every_heldout_set_with_its_arguments():
     manifest = _manifest()
-    assert sorted(manifest) == sorted(f"{name}.npz" for name in data.HELDOUT_SETS)
+    assert sorted(manifest) == sorted([f"{name}.npz" for name in data.HELDOUT_SETS] + list(data.CMUDICT_SPLIT))
     for name, arguments in data.HELDOUT_SETS.items():
         entry = manifest[f"{name}.npz"]
         assert entry["generated_by"] == {"function": "utils.data.make_reversal_data", **arguments}

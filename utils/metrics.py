@@ -1,8 +1,9 @@
 """Metrics on id arrays (NumPy) and a masked accuracy for ``model.compile``.
 
 Taught in ``notebooks/01_the_reversal_task.ipynb`` (token vs exact-sequence accuracy),
-``notebooks/03_lstm_gru_seq2seq.ipynb`` (edit distance of a derailed output)
-and ``notebooks/05_bahdanau_attention.ipynb`` (alignment accuracy).
+``notebooks/03_lstm_gru_seq2seq.ipynb`` (edit distance of a derailed output),
+``notebooks/05_bahdanau_attention.ipynb`` (alignment accuracy) and
+``notebooks/11_pronouncing_english_g2p.ipynb`` (word and phoneme error rates against several references).
 """
 from __future__ import annotations
 
@@ -67,6 +68,66 @@ def edit_distance(a, b) -> int:
     a = _check_id_array("a", a, ndim=1)
     b = _check_id_array("b", b, ndim=1)
     return int(Levenshtein.distance(a.tolist(), b.tolist()))
+
+
+def _check_pronunciations(references, hypotheses):
+    """Lists of the same length: references[i] a non-empty collection of sequences, hypotheses[i] one sequence."""
+    for name, value in (("references", references), ("hypotheses", hypotheses)):
+        if isinstance(value, (str, np.ndarray)) or not hasattr(value, "__len__"):
+            raise TypeError(f"{name} must be a list with one entry per word, got {type(value).__name__}")
+    if len(references) != len(hypotheses):
+        raise ValueError(f"references and hypotheses must have one entry per word each, got "
+                         f"{len(references)} and {len(hypotheses)}")
+    if not references:
+        raise ValueError("references has no words to score")
+    for i, (refs, hypothesis) in enumerate(zip(references, hypotheses)):
+        if isinstance(hypothesis, str) or isinstance(refs, str):
+            raise TypeError(f"entry {i}: a pronunciation is a sequence of phonemes, not the string "
+                            f"{hypothesis if isinstance(hypothesis, str) else refs!r}")
+        if len(refs) == 0 or any(isinstance(r, str) or len(r) == 0 for r in refs):
+            raise ValueError(f"references[{i}] must be one or more non-empty phoneme sequences, got {refs!r}")
+
+
+def closest_reference(references, hypothesis):
+    """``(distance, reference)``: the reference with the fewest edits to ``hypothesis`` (the first on a tie)."""
+    distances = [Levenshtein.distance(list(reference), list(hypothesis)) for reference in references]
+    best = int(np.argmin(distances))
+    return distances[best], tuple(references[best])
+
+
+def word_error_rate(references, hypotheses) -> float:
+    """Share of words whose hypothesis equals none of their references (the usual G2P protocol).
+
+    ``references[i]``: every correct pronunciation of word i (sequences of phonemes);
+    ``hypotheses[i]``: the model's one pronunciation.  Taught in notebook 11.
+    """
+    _check_pronunciations(references, hypotheses)
+    wrong = [tuple(h) not in {tuple(r) for r in refs} for refs, h in zip(references, hypotheses)]
+    return float(np.mean(wrong))
+
+
+def phoneme_error_rate(references, hypotheses) -> float:
+    """Phoneme edits over reference phonemes: sum over words of the Levenshtein distance to the closest
+    reference, divided by the sum of those references' lengths (rapidfuzz's Levenshtein)."""
+    _check_pronunciations(references, hypotheses)
+    edits = total = 0
+    for refs, hypothesis in zip(references, hypotheses):
+        distance, reference = closest_reference(refs, hypothesis)
+        edits += distance
+        total += len(reference)
+    return edits / total
+
+
+def edit_operations(reference, hypothesis) -> list[tuple[str, object, object]]:
+    """The fewest edits that turn ``reference`` into ``hypothesis``, as ``(kind, in_reference, in_hypothesis)``
+    with kind "replace" (a, b), "delete" (a, None) or "insert" (None, b): rapidfuzz's ``Levenshtein.editops``."""
+    reference, hypothesis = list(reference), list(hypothesis)
+    operations = []
+    for op in Levenshtein.editops(reference, hypothesis):
+        a = reference[op.src_pos] if op.tag in ("replace", "delete") else None
+        b = hypothesis[op.dest_pos] if op.tag in ("replace", "insert") else None
+        operations.append((op.tag, a, b))
+    return operations
 
 
 def _check_attention(attention, lengths):

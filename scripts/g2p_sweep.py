@@ -9,7 +9,8 @@ greedy and beam search (width 5), WER and PER against every pronunciation of a w
 (ci)           The run notebook 11 trains live in CI: GRU + attention, 128 units, one epoch.
 
 Both full runs: batch 256, Adam, a cosine decay to 0 (the Transformer after a linear warm-up), global
-gradient clipping at 5.  ``--save DIR`` writes each model, without optimizer state, as DIR/g2p_<part>.keras.
+gradient clipping at 5.  ``--save DIR`` writes each model, without optimizer state, as DIR/g2p_<part>.keras
+(``--save data``: the models notebook 11 evaluates, recorded in data/MANIFEST.json).
 Results are written after every run, with the machine they ran on.
 Usage: python scripts/g2p_sweep.py --part gru|transformer|ci [--epochs N] [--save DIR]
 """
@@ -93,13 +94,22 @@ def train_run(part, lexicon, split, *, epochs=None):
 
 
 def save_model(model, part, directory):
-    """The model's weights and config, without optimizer state: a fresh copy, never compiled."""
+    """The model's weights and config, without optimizer state: a fresh copy, never compiled.
+
+    Saved in ``data/``, the file is recorded in ``data/MANIFEST.json`` with its SHA-256 (``utils.g2p.load_model``
+    checks it): the models notebook 11 evaluates, trained by this script, not by ``make data``.
+    """
     copy = type(model).from_config(model.get_config())
     copy.build_from_config(model.get_build_config())
     copy.set_weights(model.get_weights())
-    path = pathlib.Path(directory) / f"g2p_{part}.keras"
+    path = (pathlib.Path(directory) / f"g2p_{part}.keras").resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     copy.save(path)
+    if path.parent == data.DATA_DIR:
+        manifest = json.loads(data.MANIFEST.read_text())
+        manifest[path.name] = {"sha256": data.sha256_of(path), "params": model.count_params(),
+                               "generated_by": {"script": f"scripts/g2p_sweep.py --part {part} --save data"}}
+        data.MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n")
     return path
 
 
@@ -116,7 +126,7 @@ def main(argv=None):
     run["total_seconds"] = round(time.perf_counter() - start, 1)
     run["machine"] = machine()
     if args.save:
-        run["saved_as"] = str(save_model(model, args.part, args.save).resolve().relative_to(ROOT))
+        run["saved_as"] = str(save_model(model, args.part, args.save).relative_to(ROOT))
     results = json.loads(OUT.read_text()) if OUT.exists() else {}  # re-read: parts may run at once
     results.update({"script": "scripts/g2p_sweep.py", "stress": lexicon.stress,
                     "split": {k: len(v) for k, v in split.items()}, args.part: run})

@@ -24,7 +24,9 @@ from utils.data import (  # noqa: E402
     write_word_list,
 )
 
-manifest = {}
+# Files this script does not make (notebook 11's trained models, written by scripts/g2p_sweep.py) keep their entries.
+manifest = {name: entry for name, entry in json.loads(MANIFEST.read_text()).items()
+            if "script" in entry["generated_by"]}
 for name, arguments in HELDOUT_SETS.items():
     path = DATA_DIR / f"{name}.npz"
     record = make_reversal_data(**arguments)

@@ -363,7 +363,7 @@ def _manifest():
 
 
 def test_manifest_lists_every_heldout_set_with_its_arguments():
-    manifest = _manifest()
+    manifest = {name: entry for name, entry in _manifest().items() if "function" in entry["generated_by"]}
     assert sorted(manifest) == sorted([f"{name}.npz" for name in data.HELDOUT_SETS] + list(data.CMUDICT_SPLIT))
     for name, arguments in data.HELDOUT_SETS.items():
         entry = manifest[f"{name}.npz"]

@@ -197,6 +197,10 @@ def test_transcribe_greedy_and_beam_agree_with_the_model(lexicon, small_model):
     assert [w.shape[1] for w in attention] == [len(word) for word in words]
     assert all(len(p) <= w.shape[0] <= len(p) + 1 for p, w in zip(beam, attention))
     np.testing.assert_allclose([w.sum(axis=1) for w in attention[:1]][0], 1.0, atol=1e-5)
+    beams = g2p.transcribe(small_model, lexicon, words, beam_width=3, n_best=True)
+    assert [b[0] for b in beams] == beam and all(len(b) == 3 for b in beams)
+    with pytest.raises(ValueError, match="n_best"):
+        g2p.transcribe(small_model, lexicon, words, n_best=True)
     result = g2p.score(lexicon, ["read", "cat"], [("R", "IY", "D"), ("K", "AH", "T")])
     assert result == {"wer": 0.5, "per": pytest.approx(1 / 6)}
 
@@ -212,3 +216,39 @@ def test_transcribe_refuses_bad_input(lexicon, small_model):
         g2p.transcribe(small_model, lexicon, ["read"], beam_width=0)
     with pytest.raises(ValueError, match="inventory"):
         g2p.transcribe(small_model, data.load_cmudict(stress=True), ["read"])
+
+
+def test_monotonicity_by_hand():
+    right = np.eye(3)  # letter 0, 1, 2: always moving right
+    stay = np.array([[1.0, 0.0], [0.9, 0.1], [0.2, 0.8]])  # 0, 0, 1: staying counts as monotone
+    back = np.eye(3)[::-1]  # 2, 1, 0: reversal's anti-diagonal
+    assert g2p.monotonicity([right]) == 1.0 and g2p.monotonicity([stay]) == 1.0
+    assert g2p.monotonicity([back]) == 0.0
+    assert g2p.monotonicity([right, back]) == pytest.approx(2 / 4)
+    np.testing.assert_array_equal(g2p.attended_letters(stay), [0, 0, 1])
+    with pytest.raises(ValueError, match="no word"):
+        g2p.monotonicity([np.ones((1, 3))])
+    with pytest.raises(ValueError, match="output tokens, letters"):
+        g2p.attended_letters(np.ones(3))
+
+
+# --------------------------------------------------------------------------- the saved models of notebook 11
+@pytest.mark.parametrize("part", g2p.PRETRAINED)
+def test_saved_models_load_and_match_the_lexicon(lexicon, part):
+    model = g2p.load_model(part)
+    assert model.vocab_size == lexicon.vocab_size
+    manifest = json.loads(data.MANIFEST.read_text())[f"g2p_{part}.keras"]
+    assert model.count_params() == manifest["params"]
+    (phonemes,) = g2p.transcribe(model, lexicon, ["cat"])
+    assert phonemes == ("K", "AE", "T")  # a training word any trained model gets right
+
+
+def test_load_model_checks_its_argument_and_hash(tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="part must be one of"):
+        g2p.load_model("lstm")
+    manifest = json.loads(data.MANIFEST.read_text())
+    manifest["g2p_gru.keras"]["sha256"] = "0" * 64
+    (tmp_path / "MANIFEST.json").write_text(json.dumps(manifest))
+    monkeypatch.setattr(g2p, "MANIFEST", tmp_path / "MANIFEST.json")
+    with pytest.raises(ValueError, match="SHA-256"):
+        g2p.load_model("gru")

@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from utils.data import EOS, PAD, SOS, _check_int, _check_number
-from utils.decoding import check_encoder_input, start_state
+from utils.decoding import check_encoder_input, compiled_forward, start_state
 
 INTERFACE = ("encode", "prepare_memory", "decode_step")
 
@@ -180,7 +180,8 @@ def sequence_log_probs(model, encoder_input, ids, *, batch_size=1000):
     Each row of ``ids`` (batch, T) is summed up to and including its first EOS (all T
     tokens if it has none), the quantity ``beam_search`` ranks.  Used to tell search
     errors from model errors: if the target scores higher than the output found, the
-    search missed it.
+    search missed it.  The forward pass is compiled once per model (``decoding.compiled_forward``)
+    and runs on batches of similar source length, cropped: rescoring many candidates is fast.
     """
     encoder_input = check_encoder_input(encoder_input, model.vocab_size)
     ids = np.asarray(ids)
@@ -189,14 +190,19 @@ def sequence_log_probs(model, encoder_input, ids, *, batch_size=1000):
     ids = ids.astype(np.int32)
     decoder_input = np.concatenate([np.full((len(ids), 1), SOS, np.int32), ids[:, :-1]], axis=1)
     counted = (np.cumsum(ids == EOS, axis=1) - (ids == EOS)) == 0  # up to and including the first EOS
-    totals = []
+    # Rows in order of source length, each batch cropped to its longest source and its last counted token:
+    # PAD columns change no output (masked keys, causal decoder), they only cost time.
+    source_lengths, target_lengths = (encoder_input != PAD).sum(axis=1), counted.sum(axis=1)
+    order = np.lexsort((target_lengths, source_lengths))
+    forward, totals = compiled_forward(model), np.zeros(len(ids), np.float32)
     for start in range(0, len(ids), batch_size):
-        rows = slice(start, start + batch_size)
-        logits = model((encoder_input[rows], decoder_input[rows]), training=False)
+        rows = order[start:start + batch_size]
+        width, steps = max(source_lengths[rows].max(), 1), max(target_lengths[rows].max(), 1)
+        logits = forward(encoder_input[rows, :width], decoder_input[rows, :steps])
         log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32)).numpy()
-        per_token = np.take_along_axis(log_probs, ids[rows, :, None], axis=-1)[..., 0]
-        totals.append((per_token * counted[rows]).sum(axis=1))
-    return np.concatenate(totals).astype(np.float32)
+        per_token = np.take_along_axis(log_probs, ids[rows, :steps, None], axis=-1)[..., 0]
+        totals[rows] = (per_token * counted[rows, :steps]).sum(axis=1)
+    return totals
 
 
 # --------------------------------------------------------------------------- KerasHub's samplers

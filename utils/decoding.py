@@ -84,6 +84,15 @@ def greedy_loop(model, encoder_input, max_len):
     return tf.transpose(ids.stack()), tf.transpose(attention.stack(), [1, 0, 2])
 
 
+def compiled_forward(model):
+    """The teacher-forced ``model((encoder_input, decoder_input))``, compiled once per model for any shapes."""
+    if getattr(model, "_prefix_forward", None) is None:
+        model._prefix_forward = tf.function(
+            lambda source, prefix: model((source, prefix), training=False),
+            input_signature=[tf.TensorSpec([None, None], tf.int32)] * 2)
+    return model._prefix_forward
+
+
 def prefix_generate(model, encoder_input, max_len=None):
     """Slow reference greedy decoder: re-runs the teacher-forced model on the growing prefix.
 
@@ -93,15 +102,12 @@ def prefix_generate(model, encoder_input, max_len=None):
     """
     encoder_input = check_encoder_input(encoder_input, model.vocab_size)
     max_len = encoder_input.shape[1] + 1 if max_len is None else _check_int("max_len", max_len, minimum=1)
-    if getattr(model, "_prefix_forward", None) is None:
-        model._prefix_forward = tf.function(
-            lambda source, prefix: model((source, prefix), training=False),
-            input_signature=[tf.TensorSpec([None, None], tf.int32)] * 2)
+    forward = compiled_forward(model)
     batch = encoder_input.shape[0]
     prefix = np.full((batch, 1), SOS, dtype=np.int32)
     finished = np.zeros(batch, dtype=bool)
     for _ in range(max_len):
-        logits = model._prefix_forward(encoder_input, prefix).numpy()
+        logits = forward(encoder_input, prefix).numpy()
         token = np.where(finished, PAD, logits[:, -1].argmax(-1)).astype(np.int32)
         prefix = np.concatenate([prefix, token[:, None]], axis=1)
         finished |= token == EOS

@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import utils  # noqa: E402,F401,I001  (first: it imports TensorFlow quietly)
 from bench import machine  # noqa: E402
+from transformer_sweep import schedule  # noqa: E402  (the warm-up and cosine decay of notebook 10's runs)
 from utils import data, g2p, models, transformer  # noqa: E402
 
 import keras  # noqa: E402
@@ -43,14 +44,6 @@ RECIPES = {
     "ci": ("AttentionSeq2Seq", {"units": 128, "embedding_dim": 64}, 1, 256, 6e-3, 0),
 }
 CLASSES = {"AttentionSeq2Seq": models.AttentionSeq2Seq, "TransformerSeq2Seq": transformer.TransformerSeq2Seq}
-
-
-def schedule(peak, steps, warmup):
-    """A linear warm-up from 0 to ``peak`` over ``warmup`` steps, then a cosine decay to 0 at ``steps``."""
-    if warmup == 0:
-        return keras.optimizers.schedules.CosineDecay(peak, decay_steps=steps)
-    return keras.optimizers.schedules.CosineDecay(0.0, decay_steps=steps - warmup, warmup_target=peak,
-                                                  warmup_steps=warmup)
 
 
 def build(part, lexicon):

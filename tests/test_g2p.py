@@ -249,6 +249,6 @@ def test_load_model_checks_its_argument_and_hash(tmp_path, monkeypatch):
     manifest = json.loads(data.MANIFEST.read_text())
     manifest["g2p_gru.keras"]["sha256"] = "0" * 64
     (tmp_path / "MANIFEST.json").write_text(json.dumps(manifest))
-    monkeypatch.setattr(g2p, "MANIFEST", tmp_path / "MANIFEST.json")
+    monkeypatch.setattr(data, "MANIFEST", tmp_path / "MANIFEST.json")
     with pytest.raises(ValueError, match="SHA-256"):
         g2p.load_model("gru")

@@ -398,15 +398,20 @@ def sha256_of(path) -> str:
     return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
 
 
+def check_sha256(path, remedy="run `make data`"):
+    """Refuse ``path`` unless it exists and its SHA-256 is the one ``data/MANIFEST.json`` records for its name."""
+    path = pathlib.Path(path)
+    expected = json.loads(MANIFEST.read_text()).get(path.name, {}).get("sha256")
+    if expected is None or not path.exists() or sha256_of(path) != expected:
+        raise ValueError(f"{path} is missing or does not match its SHA-256 in {MANIFEST.name}; {remedy}")
+    return path
+
+
 def load_heldout(name) -> Seq2SeqData:
     """One of :data:`HELDOUT_SETS` from ``data/``, after checking its SHA-256 against the manifest."""
     if name not in HELDOUT_SETS:
         raise ValueError(f"name must be one of {sorted(HELDOUT_SETS)}, got {name!r}")
-    path = DATA_DIR / f"{name}.npz"
-    expected = json.loads(MANIFEST.read_text())[path.name]["sha256"]
-    if sha256_of(path) != expected:
-        raise ValueError(f"{path} does not match its SHA-256 in {MANIFEST.name}; run `make data`")
-    return load_npz(path)
+    return load_npz(check_sha256(DATA_DIR / f"{name}.npz"))
 
 
 # --------------------------------------------------------------------------- pronunciations (CMUdict)
@@ -557,13 +562,9 @@ def cmudict_split(lexicon: Lexicon) -> dict[str, list[str]]:
     train every other word of ``lexicon``.  The three are disjoint and sorted."""
     if not isinstance(lexicon, Lexicon):
         raise TypeError(f"lexicon must be a Lexicon, got {type(lexicon).__name__}")
-    manifest = json.loads(MANIFEST.read_text())
     held_out = {}
     for filename in CMUDICT_SPLIT:
-        path = DATA_DIR / filename
-        if sha256_of(path) != manifest[filename]["sha256"]:
-            raise ValueError(f"{path} does not match its SHA-256 in {MANIFEST.name}; run `make data`")
-        words = path.read_text().split()
+        words = check_sha256(DATA_DIR / filename).read_text().split()
         missing = [word for word in words if word not in lexicon.entries]
         if missing:
             raise ValueError(f"{filename} holds {len(missing)} words that the lexicon lacks, e.g. {missing[:3]}: "

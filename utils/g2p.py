@@ -6,12 +6,10 @@ Taught in ``notebooks/11_pronouncing_english_g2p.ipynb``.  The data (``Lexicon``
 """
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
 from utils import metrics
-from utils.data import DATA_DIR, EOS, MANIFEST, Lexicon, _check_int, pack_examples, sha256_of
+from utils.data import DATA_DIR, EOS, Lexicon, _check_int, check_sha256, pack_examples
 
 
 def decode_len(src_len: int) -> int:
@@ -69,8 +67,8 @@ def transcribe(model, lexicon, words, *, beam_width=1, alpha=0.0, batch_size=100
             row = ids[j, :decode_len(len(spelt[i]))]
             pronunciations[i] = lexicon.to_phonemes(row)
             if return_attention:  # one row per output token, EOS included when there is one
-                steps = len(pronunciations[i]) + int(EOS in row)
-                attention[i] = weights[j, :steps, :len(spelt[i])]
+                n_tokens = len(pronunciations[i]) + int(EOS in row)
+                attention[i] = weights[j, :n_tokens, :len(spelt[i])]
     return (pronunciations, attention) if return_attention else pronunciations
 
 
@@ -113,9 +111,6 @@ def load_model(part):
 
     if part not in PRETRAINED:
         raise ValueError(f"part must be one of {PRETRAINED}, got {part!r}")
-    path = DATA_DIR / f"g2p_{part}.keras"
-    expected = json.loads(MANIFEST.read_text()).get(path.name, {}).get("sha256")
-    if expected is None or sha256_of(path) != expected:
-        raise ValueError(f"{path} is missing or does not match its SHA-256 in {MANIFEST.name}; "
-                         f"retrain it with `python scripts/g2p_sweep.py --part {part} --save data`")
+    path = check_sha256(DATA_DIR / f"g2p_{part}.keras",
+                        f"retrain it with `python scripts/g2p_sweep.py --part {part} --save data`")
     return keras.saving.load_model(path)

@@ -54,7 +54,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import utils  # noqa: E402,F401,I001  (first: it imports TensorFlow quietly)
-from utils import beam, data, models, training, transformer  # noqa: E402
+from step_times import step_times  # noqa: E402  (part (f), shared with scripts/device_runs.py)
+from utils import beam, data, models  # noqa: E402
 
 import keras  # noqa: E402
 import keras_hub  # noqa: E402
@@ -164,38 +165,6 @@ def recipe_runs(train, heldout, *, repeats, budget_s):
             finally:
                 keras.mixed_precision.set_global_policy("float32")
     return runs
-
-
-# (f): the two models of notebook 10's parallelism section, at similar parameter counts
-PARALLEL_MODELS = {
-    "GRU + attention": lambda vocab: models.AttentionSeq2Seq(vocab, attention="additive", units=128, embedding_dim=64),
-    "Transformer": lambda vocab: transformer.TransformerSeq2Seq(vocab, d_model=64, num_heads=4, num_layers=2),
-}
-PARALLEL_LENGTHS = (10, 25, 50, 100, 200)
-
-
-def step_times(*, lengths=PARALLEL_LENGTHS, batch_size=128, steps=5, n_symbols=10):
-    """(f): median seconds per training step (Keras' compiled train step) for each model and length."""
-    results = {}
-    for name, build in PARALLEL_MODELS.items():
-        keras.utils.set_random_seed(0)
-        model = build(data.vocab_size(n_symbols))
-        training.compile_model(model, 1e-3)
-        results[name] = {"params": None, "seconds_per_step": {}}
-        for length in lengths:
-            record = data.make_reversal_data(batch_size, min_len=length, max_len=length, n_symbols=n_symbols, seed=0)
-            batch = ((record.encoder_input, record.decoder_input), record.decoder_target)
-            for _ in range(2):  # tracing for this length, then one more step
-                model.train_on_batch(*batch)
-            times = []
-            for _ in range(steps):
-                start = time.perf_counter()
-                model.train_on_batch(*batch)
-                times.append(time.perf_counter() - start)
-            results[name]["seconds_per_step"][str(length)] = statistics.median(times)
-            print(f"(f) {name}, length {length}: {statistics.median(times) * 1000:.1f} ms per step", flush=True)
-        results[name]["params"] = model.count_params()
-    return {"batch_size": batch_size, "timed_steps": steps, "models": results}
 
 
 def throughput(fn, encoder_input, calls=5):
@@ -496,7 +465,31 @@ def markdown(results):
             times = [p["models"][name]["seconds_per_step"][length] for name in names]
             lines.append(f"| {length} | " + " | ".join(f"{t * 1000:.1f}" for t in times)
                          + f" | {times[0] / times[1]:.2f} |")
+    if GPU_PARALLEL.exists():
+        lines += gpu_parallel_lines(json.loads(GPU_PARALLEL.read_text()))
     return "\n".join(lines) + "\n"
+
+
+GPU_PARALLEL = OUT_DIR / "parallel_gpu.json"  # written by scripts/device_runs.py --part parallel, on a GPU
+
+
+def gpu_parallel_lines(p):
+    """Part (f) as recorded on a GPU machine (this benchmark cannot measure it where no GPU is)."""
+    m, names = p["machine"], list(p["models"])
+    floor = p["cudnn_recurrent_layers"]
+    lines = ["", f"**(f) on a GPU, recorded** by `{p['script']}` (`bench/parallel_gpu.json`): {', '.join(m['gpu'])}; "
+             f"Keras {m['keras']} on the {m['backend']} backend ({m['backend']} {m[m['backend']]}), since that "
+             f"machine has no TensorFlow; batch {p['batch_size']}, median of {p['timed_steps']} timed steps. "
+             "Keras' GRU on that backend is a scan of small steps; the last column is the GRU model's three "
+             f"recurrent layers alone ({floor['params']:,} parameters) as cuDNN runs them (PyTorch {floor['torch']}, "
+             "forward and backward): a floor under any GRU + attention step, cuDNN included.", "",
+             "| length | " + " | ".join(f"{name}, ms per step" for name in names)
+             + f" | {names[0]} / {names[1]} | cuDNN GRU layers alone, ms |", "|---|" + "---|" * (len(names) + 2)]
+    for length in p["models"][names[0]]["seconds_per_step"]:
+        times = [p["models"][name]["seconds_per_step"][length] for name in names]
+        lines.append(f"| {length} | " + " | ".join(f"{t * 1000:.1f}" for t in times)
+                     + f" | {times[0] / times[1]:.2f} | {floor['seconds_per_step'][length] * 1000:.2f} |")
+    return lines
 
 
 def median_seconds(runs):

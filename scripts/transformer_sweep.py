@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import utils  # noqa: E402,F401,I001  (first: it imports TensorFlow quietly)
 from bench import machine  # noqa: E402
-from utils import data, metrics, models, transformer  # noqa: E402
+from utils import data, metrics, models, training, transformer  # noqa: E402
 
 import keras  # noqa: E402
 
@@ -61,14 +61,6 @@ def build(name, vocab):
     return models.AttentionSeq2Seq(vocab, **options)
 
 
-def schedule(peak, steps, warmup):
-    """A linear warm-up from 0 to ``peak`` over ``warmup`` steps, then a cosine decay to 0 at ``steps``."""
-    if warmup == 0:
-        return keras.optimizers.schedules.CosineDecay(peak, decay_steps=steps)
-    return keras.optimizers.schedules.CosineDecay(0.0, decay_steps=steps - warmup, warmup_target=peak,
-                                                  warmup_steps=warmup)
-
-
 def scores(model, heldout, beyond):
     """Exact, token and alignment on lengths 1-50 and 51-100, and per-length curves over both."""
     result = {}
@@ -99,8 +91,9 @@ def train_run(name, train, heldout, beyond, *, epochs=1, per_epoch=False):
                                 "exact": evaluated["exact"], "token": evaluated["token"]})
                 print(f"  epoch {epoch + 1}: {history[-1]}", flush=True)
 
+    learning_rate = training.warmup_cosine(peak, steps, warmup)
     fit_history, seconds = models.fit_model(model, train, epochs=epochs, batch_size=batch_size,
-                                            seed=SETTING["data_seed"], learning_rate=schedule(peak, steps, warmup),
+                                            seed=SETTING["data_seed"], learning_rate=learning_rate,
                                             bucket_by_length=True, verbose=0, callbacks=[PerEpoch()])
     run = {"model": name, "train_rows": len(train), "options": options, "batch_size": batch_size,
            "peak_learning_rate": peak, "warmup_steps": warmup, "epochs": epochs, "steps": steps,

@@ -97,3 +97,63 @@ def test_sgd_is_an_option_and_a_bad_optimizer_raises():
     assert isinstance(model.optimizer, keras.optimizers.SGD) and model.optimizer.global_clipnorm == 1.0
     with pytest.raises(ValueError, match="optimizer must be one of"):
         models.compile_model(small_model(), optimizer="rmsprop")
+
+
+def test_warmup_cosine_rises_linearly_then_decays_to_zero():
+    from utils import training
+    schedule = training.warmup_cosine(1e-3, 100, 10)
+    rates = [float(schedule(step)) for step in (0, 5, 10, 55, 100)]
+    np.testing.assert_allclose(rates, [0.0, 5e-4, 1e-3, 5e-4, 0.0], atol=1e-9)
+    no_warmup = training.warmup_cosine(1e-3, 100)
+    np.testing.assert_allclose([float(no_warmup(0)), float(no_warmup(50)), float(no_warmup(100))],
+                               [1e-3, 5e-4, 0.0], atol=1e-9)
+
+
+@pytest.mark.parametrize("args, error, message", [
+    ((0.0, 100, 10), ValueError, "peak must be a positive"),
+    ((1e-3, 0, 0), ValueError, "steps must be"),
+    ((1e-3, 100, 100), ValueError, "warmup must be fewer than steps"),
+    (("fast", 100, 10), TypeError, "peak must be"),
+])
+def test_warmup_cosine_bad_arguments_raise(args, error, message):
+    from utils import training
+    with pytest.raises(error, match=message):
+        training.warmup_cosine(*args)
+
+
+def test_compile_model_needs_no_distribution_strategy():
+    """Keras' JAX and PyTorch backends have none (scripts/device_runs.py trains there)."""
+    from utils import training
+
+    class NoStrategy:  # the one method compile_model calls, and no distribute_strategy
+        def compile(self, **kwargs):
+            self.compiled_with = kwargs
+
+    model = training.compile_model(NoStrategy(), 1e-3, global_clipnorm=5.0)
+    assert model.compiled_with["optimizer"].global_clipnorm == 5.0
+    assert not hasattr(model, "distribute_strategy")
+
+
+def test_device_batches_hold_every_row_once_cropped_to_multiples_of_8():
+    """scripts/device_runs.py's batches: each row once per epoch, only PAD columns cropped, few widths."""
+    import sys
+    sys.path.insert(0, str(data.DATA_DIR.parent / "scripts"))
+    import device_runs
+    record = data.make_reversal_data(1000, min_len=1, max_len=30, n_symbols=10, seed=3)
+
+    def padded(array, width):  # a cropped batch back to the record's width
+        return np.pad(array, ((0, 0), (0, width - array.shape[1])), constant_values=data.PAD)
+
+    rows, widths = [], set()
+    for (source, prefix), target in device_runs.batches(record, 64, np.random.default_rng(0)):
+        widths.add((source.shape[1], prefix.shape[1]))
+        for width, full in ((source.shape[1], record.encoder_input.shape[1]),
+                            (prefix.shape[1], record.decoder_input.shape[1])):
+            assert width % 8 == 0 or width == full
+        rows += [a.tobytes() + b.tobytes() + c.tobytes() for a, b, c in zip(
+            padded(source, record.encoder_input.shape[1]), padded(prefix, record.decoder_input.shape[1]),
+            padded(target, record.decoder_target.shape[1]))]
+    expected = [a.tobytes() + b.tobytes() + c.tobytes()
+                for a, b, c in zip(record.encoder_input, record.decoder_input, record.decoder_target)]
+    assert sorted(rows) == sorted(expected)
+    assert len(widths) <= 16

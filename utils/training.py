@@ -6,6 +6,7 @@ greedily with ``generate`` and scores exact-sequence, token and alignment accura
 """
 from __future__ import annotations
 
+import contextlib
 import time
 
 import keras
@@ -27,6 +28,20 @@ def _check_clip(name, value):
 OPTIMIZERS = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
 
 
+def warmup_cosine(peak, steps, warmup=0):
+    """A linear warm-up from 0 to ``peak`` over ``warmup`` steps, then a cosine decay to 0 at ``steps``."""
+    peak, steps = _check_number("peak", peak), _check_int("steps", steps, minimum=1)
+    warmup = _check_int("warmup", warmup, minimum=0)
+    if not peak > 0:
+        raise ValueError(f"peak must be a positive learning rate, got {peak}")
+    if warmup >= steps:
+        raise ValueError(f"warmup must be fewer than steps ({steps}), got {warmup}")
+    if warmup == 0:
+        return keras.optimizers.schedules.CosineDecay(peak, decay_steps=steps)
+    return keras.optimizers.schedules.CosineDecay(0.0, decay_steps=steps - warmup, warmup_target=peak,
+                                                  warmup_steps=warmup)
+
+
 def compile_model(model, learning_rate=3e-3, *, clipnorm=None, global_clipnorm=None, optimizer="adam"):
     """The series' one training set-up: Adam, PAD-ignoring cross-entropy on logits, masked accuracy.
 
@@ -42,8 +57,10 @@ def compile_model(model, learning_rate=3e-3, *, clipnorm=None, global_clipnorm=N
     if clipnorm is not None and global_clipnorm is not None:
         raise ValueError("set clipnorm or global_clipnorm, not both")
     # in the strategy the model was built under (tf.distribute.MirroredStrategy and the like), so that the
-    # optimiser's and the metrics' variables are mirrored like the model's; the default strategy otherwise
-    with model.distribute_strategy.scope():
+    # optimiser's and the metrics' variables are mirrored like the model's; the default strategy otherwise.
+    # Other Keras backends (JAX, PyTorch) have no strategies: scripts/device_runs.py trains there.
+    strategy = getattr(model, "distribute_strategy", None)
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model.compile(optimizer=OPTIMIZERS[optimizer](learning_rate, clipnorm=clipnorm,
                                                       global_clipnorm=global_clipnorm),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD),

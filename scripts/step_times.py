@@ -1,0 +1,48 @@
+"""Bench part (f), the parallelism con of notebook 10: seconds per training step against sequence length.
+
+Shared by ``scripts/bench.py`` (TensorFlow, on the device it finds) and ``scripts/device_runs.py`` (Keras on
+the JAX backend, on a GPU machine without TensorFlow): it needs only Keras and the series' models.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+
+import keras
+
+from utils import data, models, training, transformer
+
+#: the two models of notebook 10's parallelism section, at similar parameter counts
+PARALLEL_MODELS = {
+    "GRU + attention": lambda vocab: models.AttentionSeq2Seq(vocab, attention="additive", units=128, embedding_dim=64),
+    "Transformer": lambda vocab: transformer.TransformerSeq2Seq(vocab, d_model=64, num_heads=4, num_layers=2),
+}
+PARALLEL_LENGTHS = (10, 25, 50, 100, 200)
+
+
+def step_times(*, lengths=PARALLEL_LENGTHS, batch_size=128, steps=5, n_symbols=10):
+    """Median seconds per training step (Keras' compiled train step) for each model and length.
+
+    Every row of a batch has the length named; two untimed steps per length first (tracing, then one more).
+    ``train_on_batch`` returns the loss as a number, so each timed step has finished on the device.
+    """
+    results = {}
+    for name, build in PARALLEL_MODELS.items():
+        keras.utils.set_random_seed(0)
+        model = build(data.vocab_size(n_symbols))
+        training.compile_model(model, 1e-3)
+        results[name] = {"params": None, "seconds_per_step": {}}
+        for length in lengths:
+            record = data.make_reversal_data(batch_size, min_len=length, max_len=length, n_symbols=n_symbols, seed=0)
+            batch = ((record.encoder_input, record.decoder_input), record.decoder_target)
+            for _ in range(2):  # tracing for this length, then one more step
+                model.train_on_batch(*batch)
+            times = []
+            for _ in range(steps):
+                start = time.perf_counter()
+                model.train_on_batch(*batch)
+                times.append(time.perf_counter() - start)
+            results[name]["seconds_per_step"][str(length)] = statistics.median(times)
+            print(f"(f) {name}, length {length}: {statistics.median(times) * 1000:.1f} ms per step", flush=True)
+        results[name]["params"] = model.count_params()
+    return {"batch_size": batch_size, "timed_steps": steps, "models": results}

@@ -479,16 +479,21 @@ def gpu_parallel_lines(p):
     floor = p["cudnn_recurrent_layers"]
     lines = ["", f"**(f) on a GPU, recorded** by `{p['script']}` (`bench/parallel_gpu.json`): {', '.join(m['gpu'])}; "
              f"Keras {m['keras']} on the {m['backend']} backend ({m['backend']} {m[m['backend']]}), since that "
-             f"machine has no TensorFlow; batch {p['batch_size']}, median of {p['timed_steps']} timed steps. "
-             "Keras' GRU on that backend is a scan of small steps; the last column is the GRU model's three "
-             f"recurrent layers alone ({floor['params']:,} parameters) as cuDNN runs them (PyTorch {floor['torch']}, "
-             "forward and backward): a floor under any GRU + attention step, cuDNN included.", "",
-             "| length | " + " | ".join(f"{name}, ms per step" for name in names)
-             + f" | {names[0]} / {names[1]} | cuDNN GRU layers alone, ms |", "|---|" + "---|" * (len(names) + 2)]
+             f"machine has no TensorFlow; batch {p['batch_size']}. Per call: one `train_on_batch` per step, median "
+             f"of {p['timed_steps']}; fused: `fit` with `steps_per_execution={p['fused']['steps_per_execution']}`, "
+             "one compiled call for all the steps, so that Python's dispatch of each step drops out. Keras' GRU on "
+             "that backend is a scan of small steps; the last column is the GRU model's three recurrent layers alone "
+             f"({floor['params']:,} parameters) as cuDNN runs them (PyTorch {floor['torch']}, forward and backward): "
+             "a floor under any GRU + attention step, cuDNN included.", "",
+             "| length | " + " | ".join(f"{name}, ms per step, per call / fused" for name in names)
+             + f" | {names[0]} / {names[1]}, per call / fused | cuDNN GRU layers alone, ms |",
+             "|---|" + "---|" * (len(names) + 2)]
     for length in p["models"][names[0]]["seconds_per_step"]:
         times = [p["models"][name]["seconds_per_step"][length] for name in names]
-        lines.append(f"| {length} | " + " | ".join(f"{t * 1000:.1f}" for t in times)
-                     + f" | {times[0] / times[1]:.2f} | {floor['seconds_per_step'][length] * 1000:.2f} |")
+        fused = [p["fused"]["models"][name]["seconds_per_step"][length] for name in names]
+        lines.append(f"| {length} | " + " | ".join(f"{t * 1000:.1f} / {f * 1000:.1f}" for t, f in zip(times, fused))
+                     + f" | {times[0] / times[1]:.2f} / {fused[0] / fused[1]:.2f} | "
+                     f"{floor['seconds_per_step'][length] * 1000:.2f} |")
     return lines
 
 

@@ -114,6 +114,7 @@ def parallel(out):
     _, step_times = import_utils_without_tensorflow()
     record = {"script": "scripts/device_runs.py --part parallel", "machine": machine(),
               **step_times.step_times(steps=20)}
+    record["fused"] = step_times.fused_step_times()
     record["cudnn_recurrent_layers"] = cudnn_floor(step_times.PARALLEL_LENGTHS, batch_size=record["batch_size"])
     (out / "parallel_gpu.json").write_text(json.dumps(record, indent=1) + "\n")
 

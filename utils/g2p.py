@@ -101,9 +101,8 @@ def monotonicity(attentions) -> float:
     return moves / steps
 
 
-#: The trained models notebook 11 evaluates: ``data/g2p_<part>.keras``, written by ``scripts/g2p_sweep.py``
-#: (``transformer_large`` trained on a GPU by ``scripts/device_runs.py``, then adopted by ``g2p_sweep.py``).
-PRETRAINED = ("gru", "transformer", "transformer_large")
+#: The trained models notebook 11 evaluates: ``data/g2p_<part>.keras``, written by ``scripts/g2p_sweep.py``.
+PRETRAINED = ("gru", "transformer")
 
 
 def load_model(part):

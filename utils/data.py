@@ -319,20 +319,31 @@ def length_buckets(lengths, batch_size, rng, shuffle):
     return [batches[i] for i in rng.permutation(len(batches))] if shuffle else batches
 
 
+def bucketed_batches(record, batch_size, rng, shuffle, *, width_multiple=1):
+    """One epoch of ``((encoder_input, decoder_input), decoder_target)`` batches of similar length
+    (``length_buckets``), each cropped to its longest row; with ``width_multiple`` > 1 the widths are rounded up
+    to a multiple of it (never past the record's), so that a compiler that traces every shape sees few of them
+    (``scripts/device_runs.py``, on JAX). Only PAD columns are cropped."""
+    width_multiple = _check_int("width_multiple", width_multiple, minimum=1)
+
+    def crop(longest, full):
+        return min(-(-int(longest) // width_multiple) * width_multiple, full)
+
+    for rows in length_buckets(record.lengths, batch_size, rng, shuffle):
+        width = crop(record.lengths[rows].max(), record.encoder_input.shape[1])
+        target_width = crop(record.target_lengths[rows].max() + 1, record.decoder_input.shape[1])
+        yield ((record.encoder_input[rows, :width], record.decoder_input[rows, :target_width]),
+               record.decoder_target[rows, :target_width])
+
+
 def _bucketed_dataset(record, batch_size, shuffle, seed):
     import tensorflow as tf
 
     rng = np.random.default_rng(seed)  # advances every epoch: a new, reproducible order each time
-
-    def batches():
-        for rows in length_buckets(record.lengths, batch_size, rng, shuffle):
-            width, target_width = record.lengths[rows].max(), record.target_lengths[rows].max() + 1
-            yield ((record.encoder_input[rows, :width], record.decoder_input[rows, :target_width]),
-                   record.decoder_target[rows, :target_width])
-
     matrix = tf.TensorSpec([None, None], tf.int32)
     n_batches = -(-len(record) // batch_size)  # declared, so Keras knows where an epoch ends
-    dataset = tf.data.Dataset.from_generator(batches, output_signature=((matrix, matrix), matrix))
+    dataset = tf.data.Dataset.from_generator(lambda: bucketed_batches(record, batch_size, rng, shuffle),
+                                             output_signature=((matrix, matrix), matrix))
     return dataset.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(2)
 
 

@@ -1,18 +1,24 @@
 """Notebook 10's training runs, too slow for CI: writes bench/transformer_sweep.json.
 
+(search) The Transformer's recipe, chosen within the budget below on a development set (2,000 rows, 40 per length,
+         seed 2024; not the held-out set): batch size, peak rate, heads, layers. Each run records its
+         development-set exact and token accuracy at four points of its one epoch. ``--search NAME`` runs one.
 (budget) Lengths 1-50 under notebook 07's data budget (one epoch over its 100,000 rows, seed 42): the
-         Transformer with sinusoidal positions and with RoPE (notebook 10's recipe: batch 64, a linear
-         warm-up to the peak, then a cosine decay to 0), the Transformer with sinusoidal positions at the
+         Transformer with sinusoidal positions and with RoPE (notebook 10's recipe, the search's choice: batch
+         16, a linear warm-up to the peak, then a cosine decay to 0), the sinusoidal one at batch 64 and at the
          attention model's own batch (256, 391 steps), and notebook 07's GRU + attention at its own recipe.
          Each is scored on the held-out set (lengths 1-50) and on lengths 51-100 (20 rows per length, never
-         seen in training): exact and token accuracy per length, and alignment.
-(ci)     The sinusoidal Transformer's recipe on 50,000 rows (seed 42) instead of 100,000: the run notebook 10
+         seen in training): exact and token accuracy per length, and alignment. ``--recipe NAME`` runs one.
+(ci)     The sinusoidal Transformer's recipe on 25,000 rows (seed 42) instead of 100,000: the run notebook 10
          trains live in CI, where the full budget takes too long; the notebook checks its run against this one.
-(long)   The sinusoidal Transformer with the same recipe for more epochs over the same rows, scored after
-         each epoch: how many steps it needs to reach 99.5% exact on lengths 1-50.
+(long)   The sinusoidal Transformer at batch 64 for more epochs over the same rows, scored after each epoch:
+         how many steps it needs to reach 99.5% exact on lengths 1-50.
 
-Results are written after every run, with the machine they ran on.
-Usage: python scripts/transformer_sweep.py [--part budget|ci|long|all] [--epochs N]
+Results are written after every run, with the machine they ran on; a run replaces the record of the same name.
+``--threads 1`` runs TensorFlow on one core, so that two runs can share a 2-core machine (results on a CPU are
+deterministic for a given thread count).
+Usage: python scripts/transformer_sweep.py [--part search|budget|ci|long|all] [--recipe NAME] [--search NAME]
+       [--epochs N] [--threads N]
 """
 from __future__ import annotations
 
@@ -37,13 +43,24 @@ SETTING = {"train_rows": 100_000, "data_seed": 42, "train_lengths": [1, 50], "n_
            "beyond_lengths": [51, 100], "beyond_rows_per_length": 20, "beyond_seed": 999}
 TRANSFORMER = {"d_model": 64, "num_heads": 4, "num_layers": 2}  # ff_dim 4 * d_model
 RECIPES = {  # name -> (model options, batch size, peak learning rate, warm-up steps)
-    "Transformer, sinusoidal": ({**TRANSFORMER, "positions": "sinusoidal"}, 64, 3e-3, 100),
-    "Transformer, RoPE": ({**TRANSFORMER, "positions": "rope"}, 64, 3e-3, 100),
+    "Transformer, sinusoidal": ({**TRANSFORMER, "positions": "sinusoidal"}, 16, 3e-3, 400),
+    "Transformer, RoPE": ({**TRANSFORMER, "positions": "rope"}, 16, 3e-3, 400),
+    "Transformer, sinusoidal, batch 64": ({**TRANSFORMER, "positions": "sinusoidal"}, 64, 3e-3, 100),
     "Transformer, sinusoidal, batch 256": ({**TRANSFORMER, "positions": "sinusoidal"}, 256, 3e-3, 25),
     "GRU + attention": ({"attention": "additive", "units": 128, "embedding_dim": 64}, 256, 6e-3, 0),
 }
 
-CI_NAME, CI_ROWS = "Transformer, sinusoidal, CI-sized", 50_000
+CI_NAME, CI_ROWS = "Transformer, sinusoidal, CI-sized", 25_000
+DEV = {"rows": 2000, "seed": 2024}  # balanced: 40 rows per length 1-50
+SEARCH = {  # name -> (model options, batch size, peak learning rate, warm-up steps); all one epoch of 100,000 rows
+    "RoPE, batch 64, peak 6e-3": ({**TRANSFORMER, "positions": "rope"}, 64, 6e-3, 100),
+    "RoPE, batch 32": ({**TRANSFORMER, "positions": "rope"}, 32, 3e-3, 200),
+    "sinusoidal, batch 32": ({**TRANSFORMER, "positions": "sinusoidal"}, 32, 3e-3, 200),
+    "RoPE, batch 16": RECIPES["Transformer, RoPE"],
+    "RoPE, batch 16, peak 1.5e-3": ({**TRANSFORMER, "positions": "rope"}, 16, 1.5e-3, 400),
+    "RoPE, batch 32, 2 heads": ({**TRANSFORMER, "num_heads": 2, "positions": "rope"}, 32, 3e-3, 200),
+    "RoPE, batch 32, 3 layers": ({**TRANSFORMER, "num_layers": 3, "positions": "rope"}, 32, 3e-3, 200),
+}
 
 
 def datasets():
@@ -54,9 +71,13 @@ def datasets():
     return train, data.load_heldout("reverse_len1to50_sym10"), beyond
 
 
-def build(name, vocab):
-    options = RECIPES[name][0]
-    if name.startswith("Transformer"):
+def development_set():
+    """The rows the search chooses on: same lengths and symbols as the held-out set, another seed."""
+    return data.make_reversal_data(DEV["rows"], min_len=1, max_len=50, n_symbols=10, seed=DEV["seed"], balanced=True)
+
+
+def build(options, vocab):
+    if "positions" in options:
         return transformer.TransformerSeq2Seq(vocab, **options)
     return models.AttentionSeq2Seq(vocab, **options)
 
@@ -72,14 +93,39 @@ def scores(model, heldout, beyond):
     return result
 
 
-def train_run(name, train, heldout, beyond, *, epochs=1, per_epoch=False):
-    """One recorded run of ``RECIPES[name]``; ``CI_NAME`` is the sinusoidal recipe on ``CI_ROWS`` rows."""
+def search_run(name, train, dev):
+    """One run of ``SEARCH[name]`` scored on the development set only, at four points of its epoch."""
+    options, batch_size, peak, warmup = SEARCH[name]
+    keras.utils.set_random_seed(SETTING["data_seed"])
+    model = build(options, train.vocab_size)
+    steps = -(-len(train) // batch_size)
+    log, every = [], steps // 4
+
+    class Quarterly(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if (batch + 1) % every == 0 and batch + 1 < steps:
+                evaluated = models.evaluate(self.model, dev)
+                log.append({"steps": batch + 1, "exact": evaluated["exact"], "token": evaluated["token"]})
+
+    _, seconds = models.fit_model(model, train, epochs=1, batch_size=batch_size, seed=SETTING["data_seed"],
+                                  learning_rate=training.warmup_cosine(peak, steps, warmup), bucket_by_length=True,
+                                  verbose=0, callbacks=[Quarterly()])
+    evaluated = models.evaluate(model, dev)
+    log.append({"steps": steps, "exact": evaluated["exact"], "token": evaluated["token"]})
+    return {"name": name, "options": options, "batch_size": batch_size, "peak_learning_rate": peak,
+            "warmup_steps": warmup, "steps": steps, "params": model.count_params(), "train_seconds": round(seconds, 1),
+            "dev": log[-1], "dev_during": log}
+
+
+def train_run(name, train, heldout, beyond, *, epochs=1, per_epoch=False, dev=None):
+    """One recorded run of ``RECIPES[name]``; ``CI_NAME`` is the sinusoidal recipe on ``CI_ROWS`` rows.
+    With ``dev`` (a record), its exact and token accuracy are recorded too."""
     if name == CI_NAME:
         name = "Transformer, sinusoidal"
         train = data.make_reversal_data(CI_ROWS, min_len=1, max_len=50, n_symbols=10, seed=SETTING["data_seed"])
     options, batch_size, peak, warmup = RECIPES[name]
     keras.utils.set_random_seed(SETTING["data_seed"])
-    model = build(name, train.vocab_size)
+    model = build(options, train.vocab_size)
     steps = epochs * -(-len(train) // batch_size)
     history = []
 
@@ -100,6 +146,9 @@ def train_run(name, train, heldout, beyond, *, epochs=1, per_epoch=False):
            "params": model.count_params(),
            "train_seconds": round(seconds, 1), "final_loss": fit_history.history["loss"][-1],
            **scores(model, heldout, beyond)}
+    if dev is not None:
+        evaluated = models.evaluate(model, dev)
+        run["dev"] = {"exact": evaluated["exact"], "token": evaluated["token"]}
     if per_epoch:
         run["per_epoch"] = history
     return run
@@ -107,30 +156,47 @@ def train_run(name, train, heldout, beyond, *, epochs=1, per_epoch=False):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=["budget", "ci", "long", "all"], default="all")
+    parser.add_argument("--part", choices=["search", "budget", "ci", "long", "all"], default="all")
+    parser.add_argument("--recipe", choices=sorted(RECIPES), help="(budget) this recipe only")
+    parser.add_argument("--search", choices=sorted(SEARCH), help="(search) this run only")
     parser.add_argument("--epochs", type=int, default=6, help="epochs of the long run")
+    parser.add_argument("--threads", type=int, default=0, help="TensorFlow's threads per op (0: all cores)")
     args = parser.parse_args(argv)
-    header = {"machine": machine(), "setting": SETTING, "script": "scripts/transformer_sweep.py"}
-    train, heldout, beyond = datasets()
+    if args.threads:
+        import tensorflow as tf
 
-    def save(key, value):  # re-read first: the two parts may run at once, each writing its own key
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    header = {"machine": machine(), "setting": SETTING, "dev": DEV, "script": "scripts/transformer_sweep.py"}
+    train, heldout, beyond = datasets()
+    dev = development_set()
+
+    def save(key, value):  # re-read first: parts and runs may go at once, each writing its own entry
         results = json.loads(OUT.read_text()) if OUT.exists() else {}
+        if isinstance(value, dict) and key in ("budget", "search"):  # one run: replace its namesake, keep order
+            field = "model" if key == "budget" else "name"
+            runs = [run for run in results.get(key, []) if run[field] != value[field]] + [value]
+            order = list(RECIPES if key == "budget" else SEARCH)
+            value = sorted(runs, key=lambda run: order.index(run[field]) if run[field] in order else len(order))
         results.update({**header, key: value})
         OUT.write_text(json.dumps(results, indent=1) + "\n")
 
+    if args.part in ("search", "all"):
+        for name in [args.search] if args.search else SEARCH:
+            run = search_run(name, train, dev)
+            print(f"{name}: dev exact {run['dev']['exact']:.4f}, {run['train_seconds']} s", flush=True)
+            save("search", run)
     if args.part in ("budget", "all"):
-        runs = []
-        for name in RECIPES:
+        for name in [args.recipe] if args.recipe else RECIPES:
             start = time.perf_counter()
-            runs.append(train_run(name, train, heldout, beyond))
-            run = runs[-1]
+            run = train_run(name, train, heldout, beyond, dev=dev)
             print(f"{name}: {run['1-50']['exact']:.4f} exact on 1-50, {run['51-100']['exact']:.4f} on 51-100, "
                   f"{run['train_seconds']} s training, {time.perf_counter() - start:.0f} s in all", flush=True)
-            save("budget", runs)
+            save("budget", run)
     if args.part in ("ci", "all"):
         save("ci", train_run(CI_NAME, train, heldout, beyond))
     if args.part in ("long", "all"):
-        save("long", train_run("Transformer, sinusoidal", train, heldout, beyond, epochs=args.epochs,
+        save("long", train_run("Transformer, sinusoidal, batch 64", train, heldout, beyond, epochs=args.epochs,
                                per_epoch=True))
 
 

@@ -93,25 +93,37 @@ def scores(model, heldout, beyond):
     return result
 
 
+def fit_recipe(recipe, train, *, epochs=1, callbacks=()):
+    """Train ``recipe`` (model options, batch size, peak rate, warm-up steps) from the sweep's seed: the one
+    set-up of every run here. Returns (model, Keras history, seconds, steps)."""
+    options, batch_size, peak, warmup = recipe
+    keras.utils.set_random_seed(SETTING["data_seed"])
+    model = build(options, train.vocab_size)
+    steps = epochs * -(-len(train) // batch_size)
+    history, seconds = models.fit_model(model, train, epochs=epochs, batch_size=batch_size, seed=SETTING["data_seed"],
+                                        learning_rate=training.warmup_cosine(peak, steps, warmup),
+                                        bucket_by_length=True, verbose=0, callbacks=list(callbacks))
+    return model, history, seconds, steps
+
+
+def exact_token(model, record):
+    evaluated = models.evaluate(model, record)
+    return {"exact": evaluated["exact"], "token": evaluated["token"]}
+
+
 def search_run(name, train, dev):
     """One run of ``SEARCH[name]`` scored on the development set only, at four points of its epoch."""
     options, batch_size, peak, warmup = SEARCH[name]
-    keras.utils.set_random_seed(SETTING["data_seed"])
-    model = build(options, train.vocab_size)
     steps = -(-len(train) // batch_size)
-    log, every = [], steps // 4
+    log = []
 
     class Quarterly(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
-            if (batch + 1) % every == 0 and batch + 1 < steps:
-                evaluated = models.evaluate(self.model, dev)
-                log.append({"steps": batch + 1, "exact": evaluated["exact"], "token": evaluated["token"]})
+            if (batch + 1) % (steps // 4) == 0 and batch + 1 < steps:
+                log.append({"steps": batch + 1, **exact_token(self.model, dev)})
 
-    _, seconds = models.fit_model(model, train, epochs=1, batch_size=batch_size, seed=SETTING["data_seed"],
-                                  learning_rate=training.warmup_cosine(peak, steps, warmup), bucket_by_length=True,
-                                  verbose=0, callbacks=[Quarterly()])
-    evaluated = models.evaluate(model, dev)
-    log.append({"steps": steps, "exact": evaluated["exact"], "token": evaluated["token"]})
+    model, _, seconds, _ = fit_recipe(SEARCH[name], train, callbacks=[Quarterly()])
+    log.append({"steps": steps, **exact_token(model, dev)})
     return {"name": name, "options": options, "batch_size": batch_size, "peak_learning_rate": peak,
             "warmup_steps": warmup, "steps": steps, "params": model.count_params(), "train_seconds": round(seconds, 1),
             "dev": log[-1], "dev_during": log}
@@ -124,31 +136,24 @@ def train_run(name, train, heldout, beyond, *, epochs=1, per_epoch=False, dev=No
         name = "Transformer, sinusoidal"
         train = data.make_reversal_data(CI_ROWS, min_len=1, max_len=50, n_symbols=10, seed=SETTING["data_seed"])
     options, batch_size, peak, warmup = RECIPES[name]
-    keras.utils.set_random_seed(SETTING["data_seed"])
-    model = build(options, train.vocab_size)
-    steps = epochs * -(-len(train) // batch_size)
+    steps_per_epoch = -(-len(train) // batch_size)
     history = []
 
     class PerEpoch(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             if per_epoch:
-                evaluated = models.evaluate(self.model, heldout)
-                history.append({"epoch": epoch + 1, "steps": (epoch + 1) * steps // epochs,
-                                "exact": evaluated["exact"], "token": evaluated["token"]})
+                history.append({"epoch": epoch + 1, "steps": (epoch + 1) * steps_per_epoch,
+                                **exact_token(self.model, heldout)})
                 print(f"  epoch {epoch + 1}: {history[-1]}", flush=True)
 
-    learning_rate = training.warmup_cosine(peak, steps, warmup)
-    fit_history, seconds = models.fit_model(model, train, epochs=epochs, batch_size=batch_size,
-                                            seed=SETTING["data_seed"], learning_rate=learning_rate,
-                                            bucket_by_length=True, verbose=0, callbacks=[PerEpoch()])
+    model, fit_history, seconds, steps = fit_recipe(RECIPES[name], train, epochs=epochs, callbacks=[PerEpoch()])
     run = {"model": name, "train_rows": len(train), "options": options, "batch_size": batch_size,
            "peak_learning_rate": peak, "warmup_steps": warmup, "epochs": epochs, "steps": steps,
            "params": model.count_params(),
            "train_seconds": round(seconds, 1), "final_loss": fit_history.history["loss"][-1],
            **scores(model, heldout, beyond)}
     if dev is not None:
-        evaluated = models.evaluate(model, dev)
-        run["dev"] = {"exact": evaluated["exact"], "token": evaluated["token"]}
+        run["dev"] = exact_token(model, dev)
     if per_epoch:
         run["per_epoch"] = history
     return run

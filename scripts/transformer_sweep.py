@@ -6,11 +6,13 @@
 (budget) Lengths 1-50 under notebook 07's data budget (one epoch over its 100,000 rows, seed 42): the
          Transformer with sinusoidal positions and with RoPE (notebook 10's recipe, the search's choice: batch
          16, a linear warm-up to the peak, then a cosine decay to 0), the sinusoidal one at batch 64 and at the
-         attention model's own batch (256, 391 steps), and notebook 07's GRU + attention at its own recipe.
+         attention model's own batch (256, 391 steps), notebook 07's GRU + attention at its own recipe, and RoPE's
+         recipe with positions in cross-attention too, counted from the source's start, its end, or both.
          Each is scored on the held-out set (lengths 1-50) and on lengths 51-100 (20 rows per length, never
          seen in training): exact and token accuracy per length, and alignment. ``--recipe NAME`` runs one.
-(ci)     The sinusoidal Transformer's recipe on 25,000 rows (seed 42) instead of 100,000: the run notebook 10
-         trains live in CI, where the full budget takes too long; the notebook checks its run against this one.
+(ci)     The sinusoidal Transformer's recipe, and RoPE's with cross-attention positions counted from the
+         source's end, on 25,000 rows (seed 42) instead of 100,000: the runs notebook 10 trains live in CI, where
+         the full budget takes too long; the notebook checks its runs against these.
 (long)   The sinusoidal Transformer at batch 64 for more epochs over the same rows, scored after each epoch:
          how many steps it needs to reach 99.5% exact on lengths 1-50.
 
@@ -48,9 +50,15 @@ RECIPES = {  # name -> (model options, batch size, peak learning rate, warm-up s
     "Transformer, sinusoidal, batch 64": ({**TRANSFORMER, "positions": "sinusoidal"}, 64, 3e-3, 100),
     "Transformer, sinusoidal, batch 256": ({**TRANSFORMER, "positions": "sinusoidal"}, 256, 3e-3, 25),
     "GRU + attention": ({"attention": "additive", "units": 128, "embedding_dim": 64}, 256, 6e-3, 0),
+    # RoPE's recipe with positions in cross-attention too (utils.transformer, cross_positions): the source's keys
+    # counted from its start (the control), from its end (reversal's frame), from both (half the heads each)
+    **{f"Transformer, RoPE, cross-attention from {label}": ({**TRANSFORMER, "positions": "rope",
+                                                           "cross_positions": frame}, 16, 3e-3, 400)
+       for frame, label in (("start", "the start"), ("end", "the end"), ("both", "both ends"))},
 }
 
-CI_NAME, CI_ROWS = "Transformer, sinusoidal, CI-sized", 25_000
+CI_ROWS = 25_000
+CI_RUNS = {"ci": "Transformer, sinusoidal", "ci_cross": "Transformer, RoPE, cross-attention from the end"}
 DEV = {"rows": 2000, "seed": 2024}  # balanced: 40 rows per length 1-50
 SEARCH = {  # name -> (model options, batch size, peak learning rate, warm-up steps); all one epoch of 100,000 rows
     "RoPE, batch 64, peak 6e-3": ({**TRANSFORMER, "positions": "rope"}, 64, 6e-3, 100),
@@ -129,12 +137,11 @@ def search_run(name, train, dev):
             "dev": log[-1], "dev_during": log}
 
 
-def train_run(name, train, heldout, beyond, *, epochs=1, per_epoch=False, dev=None):
-    """One recorded run of ``RECIPES[name]``; ``CI_NAME`` is the sinusoidal recipe on ``CI_ROWS`` rows.
+def train_run(name, train, heldout, beyond, *, epochs=1, per_epoch=False, dev=None, rows=None):
+    """One recorded run of ``RECIPES[name]``; with ``rows``, on that many rows (same seed) instead of ``train``.
     With ``dev`` (a record), its exact and token accuracy are recorded too."""
-    if name == CI_NAME:
-        name = "Transformer, sinusoidal"
-        train = data.make_reversal_data(CI_ROWS, min_len=1, max_len=50, n_symbols=10, seed=SETTING["data_seed"])
+    if rows is not None:
+        train = data.make_reversal_data(rows, min_len=1, max_len=50, n_symbols=10, seed=SETTING["data_seed"])
     options, batch_size, peak, warmup = RECIPES[name]
     steps_per_epoch = -(-len(train) // batch_size)
     history = []
@@ -199,7 +206,8 @@ def main(argv=None):
                   f"{run['train_seconds']} s training, {time.perf_counter() - start:.0f} s in all", flush=True)
             save("budget", run)
     if args.part in ("ci", "all"):
-        save("ci", train_run(CI_NAME, train, heldout, beyond))
+        for key, name in CI_RUNS.items():
+            save(key, train_run(name, train, heldout, beyond, rows=CI_ROWS))
     if args.part in ("long", "all"):
         save("long", train_run("Transformer, sinusoidal, batch 64", train, heldout, beyond, epochs=args.epochs,
                                per_epoch=True))

@@ -14,6 +14,9 @@ from utils.data import EOS, PAD, SOS
 N_SYMBOLS = 10
 VOCAB = data.vocab_size(N_SYMBOLS)
 POSITIONS = list(transformer.POSITIONS)
+# each positional scheme, and RoPE with cross-attention positions counted from the source's end and from both ends
+SCHEMES = [{"positions": p} for p in POSITIONS] + [{"positions": "rope", "cross_positions": c} for c in ("end", "both")]
+SCHEME_IDS = [scheme.get("cross_positions") or scheme["positions"] for scheme in SCHEMES]
 
 
 def make(positions="sinusoidal", seed=0, **kwargs):
@@ -97,10 +100,28 @@ def test_rotation_equals_keras_hub_rotary_embedding_and_scores_depend_on_offsets
     np.testing.assert_allclose(scores, scores[0], rtol=1e-4)
 
 
+def test_framed_source_and_its_key_positions():
+    model = make(positions="rope", cross_positions="both", num_heads=2)
+    source = np.array([[5, 6, 7, PAD], [8, PAD, PAD, PAD]], np.int32)
+    framed = np.asarray(model.frame_source(source))
+    np.testing.assert_array_equal(framed, [[SOS, 5, 6, 7, EOS, PAD], [SOS, 8, EOS, PAD, PAD, PAD]])
+    positions = np.asarray(model.memory_positions(framed != PAD))  # (batch, heads, framed width)
+    np.testing.assert_array_equal(positions[0, 0, :5], [-1, 0, 1, 2, 3])  # head 0 from the start: x_j at j
+    np.testing.assert_array_equal(positions[0, 1, :5], [3, 2, 1, 0, -1])  # head 1 from the end: x_j at n - 1 - j
+    np.testing.assert_array_equal(positions[1, 1, :3], [1, 0, -1])
+    # reversal's target at step t is x_{n-1-t}: from the end, its key sits at position t, offset 0 from the query,
+    # and at step n (EOS) the query meets SOS, whatever n is
+    for row, n in ((0, 3), (1, 1)):
+        for t in range(n + 1):
+            target = SOS if t == n else source[row, n - 1 - t]
+            column = 0 if t == n else n - t  # framed column of x_{n-1-t}
+            assert framed[row, column] == target and positions[row, 1, column] == t
+
+
 # ----------------------------------------------------------------- the key/value cache
-@pytest.mark.parametrize("positions", POSITIONS)
-def test_cached_steps_give_the_teacher_forced_logits(positions):
-    model, record = make(positions), reversal(16)
+@pytest.mark.parametrize("scheme", SCHEMES, ids=SCHEME_IDS)
+def test_cached_steps_give_the_teacher_forced_logits(scheme):
+    model, record = make(**scheme), reversal(16)
     teacher_forced = np.asarray(model((record.encoder_input, record.decoder_input)))
     memory, memory_mask, state = model.encode(record.encoder_input)
     state = model.init_decoder_state(state, record.decoder_input.shape[1])
@@ -109,9 +130,9 @@ def test_cached_steps_give_the_teacher_forced_logits(positions):
         np.testing.assert_allclose(logits, teacher_forced[:, t], atol=1e-5)
 
 
-@pytest.mark.parametrize("positions", POSITIONS)
-def test_generate_equals_prefix_reference_and_teacher_forced_argmax(trained, positions):
-    model = trained if positions == "sinusoidal" else make(positions, seed=4)
+@pytest.mark.parametrize("scheme", SCHEMES, ids=SCHEME_IDS)
+def test_generate_equals_prefix_reference_and_teacher_forced_argmax(trained, scheme):
+    model = trained if scheme == {"positions": "sinusoidal"} else make(**scheme, seed=4)
     source = reversal(300, max_len=6).encoder_input
     ids = model.generate(source)
     np.testing.assert_array_equal(ids, decoding.prefix_generate(model, source))
@@ -136,9 +157,9 @@ def test_attention_from_generate_is_the_teacher_forced_cross_attention(trained):
 
 
 # ----------------------------------------------------------------- beam search
-@pytest.mark.parametrize("positions", POSITIONS)
-def test_beam_width_one_is_greedy_and_scores_are_the_models(positions):
-    model, source = make(positions), reversal(40).encoder_input
+@pytest.mark.parametrize("scheme", SCHEMES, ids=SCHEME_IDS)
+def test_beam_width_one_is_greedy_and_scores_are_the_models(scheme):
+    model, source = make(**scheme), reversal(40).encoder_input
     ids, _ = beam.beam_search(model, source, beam_width=1)
     np.testing.assert_array_equal(ids[:, 0], model.generate(source))
     ids, log_probs = beam.beam_search(model, source, beam_width=4)  # caches reordered with the beams
@@ -158,9 +179,9 @@ def test_keras_hub_beam_sampler_computes_what_ours_does(trained):
 
 
 # ----------------------------------------------------------------- PAD invariance
-@pytest.mark.parametrize("positions", POSITIONS)
-def test_extra_pad_columns_change_no_output_and_get_no_attention(positions):
-    model, record = make(positions), reversal(20)
+@pytest.mark.parametrize("scheme", SCHEMES, ids=SCHEME_IDS)
+def test_extra_pad_columns_change_no_output_and_get_no_attention(scheme):
+    model, record = make(**scheme), reversal(20)
     source, target_in = record.encoder_input, record.decoder_input
     wider_source = np.pad(source, ((0, 0), (0, 5)))  # five more PAD columns
     wider_target = np.pad(target_in, ((0, 0), (0, 3)))
@@ -176,9 +197,9 @@ def test_extra_pad_columns_change_no_output_and_get_no_attention(positions):
 
 
 # ----------------------------------------------------------------- saving and bad arguments
-@pytest.mark.parametrize("positions", POSITIONS)
-def test_save_load_round_trip(positions, tmp_path):
-    model, source = make(positions, dropout=0.1), reversal(30).encoder_input
+@pytest.mark.parametrize("scheme", SCHEMES, ids=SCHEME_IDS)
+def test_save_load_round_trip(scheme, tmp_path):
+    model, source = make(**scheme, dropout=0.1), reversal(30).encoder_input
     path = tmp_path / "transformer.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
@@ -194,10 +215,20 @@ def test_save_load_round_trip(positions, tmp_path):
     ({"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
     ({"num_layers": 0}, "num_layers"),
     ({"d_model": 12, "num_heads": 4, "positions": "rope"}, "even d_head"),
+    ({"positions": "rope", "cross_positions": "middle"}, "cross_positions must be one of"),
+    ({"cross_positions": "end"}, "needs positions='rope'"),
+    ({"d_model": 18, "num_heads": 3, "positions": "rope", "cross_positions": "both"}, "num_heads must be even"),
 ])
 def test_bad_constructor_arguments_raise(kwargs, message):
     with pytest.raises(ValueError, match=message):
         transformer.TransformerSeq2Seq(VOCAB, **kwargs)
+
+
+def test_prepare_memory_without_the_mask_raises_where_keys_need_positions():
+    model, source = make(positions="rope", cross_positions="end"), reversal(2).encoder_input
+    memory, _, _ = model.encode(source)
+    with pytest.raises(ValueError, match="needs memory_mask"):
+        model.prepare_memory(memory)
 
 
 def test_decode_step_without_the_cache_raises():

@@ -108,7 +108,7 @@ def beam_loop(model, encoder_input, max_len, k, alpha, *, with_attention=False):
     """
     batch, src_len = tf.shape(encoder_input)[0], tf.shape(encoder_input)[1]
     memory, memory_mask, state = model.encode(encoder_input, training=False)
-    cache = model.prepare_memory(memory)  # once per decode, before folding: k copies of the same keys
+    cache = model.prepare_memory(memory, memory_mask)  # once per decode, before folding: k copies of the same keys
     state = start_state(model, state, max_len)  # the Transformer's key/value caches, reordered with the beams
     memory, memory_mask, state = tf.nest.map_structure(lambda x: _fold(x, k), (memory, memory_mask, state))
     cache = None if cache is None else tf.nest.map_structure(lambda x: _fold(x, k), cache)
@@ -233,7 +233,7 @@ def keras_hub_decoder(model, sampler):
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([], tf.int32)])
     def decode(source, max_len):
         memory, memory_mask, state = model.encode(source, training=False)
-        keys = model.prepare_memory(memory)
+        keys = model.prepare_memory(memory, memory_mask)
         state = start_state(model, state, max_len + 1)
         batch = tf.shape(source)[0]
         prompt = tf.concat([tf.fill([batch, 1], SOS), tf.fill([batch, max_len], PAD)], axis=1)

@@ -66,7 +66,7 @@ def greedy_loop(model, encoder_input, max_len):
     """The loop ``generate`` compiles: (ids (batch, out_len), attention (batch, out_len, src_len))."""
     batch, src_len = tf.shape(encoder_input)[0], tf.shape(encoder_input)[1]
     memory, memory_mask, state = model.encode(encoder_input, training=False)
-    cache = model.prepare_memory(memory)  # step-independent work (attention keys), done once
+    cache = model.prepare_memory(memory, memory_mask)  # step-independent work (attention keys), done once
     state = start_state(model, state, max_len)  # fixed shapes for the loop (the Transformer's caches)
     token = tf.fill([batch], SOS)
     finished = tf.zeros([batch], tf.bool)

@@ -10,7 +10,7 @@ through three methods that a model provides:
   (a list of (batch, units) tensors);
 * ``decode_step(token, state, memory, memory_mask, cache=None)`` -> ``(logits, state, weights)``:
   one decoder step for the whole batch; ``weights`` (batch, src_len) is the attention,
-  or ``None`` for a model without attention; ``cache`` is what ``prepare_memory(memory)``
+  or ``None`` for a model without attention; ``cache`` is what ``prepare_memory(memory, memory_mask)``
   computed once per decode (an attention model's projected keys; ``None`` otherwise);
 * ``decode_sequence(decoder_input, memory, memory_mask, state)`` -> ``(logits, weights)``:
   all steps at once under teacher forcing;
@@ -114,7 +114,7 @@ class Seq2Seq(keras.Model):
         choice (as in Bengio et al.).  Positions whose target is PAD are fed too; the loss ignores them.
         """
         decoder_input = ops.convert_to_tensor(decoder_input, dtype="int32")
-        cache = self.prepare_memory(memory)
+        cache = self.prepare_memory(memory, memory_mask)
         state = decoding.start_state(self, state, ops.shape(decoder_input)[1])
         coins = keras.random.uniform(ops.shape(decoder_input), seed=self.sampling_seed) < self.teacher_forcing_ratio()
         first = ops.expand_dims(ops.arange(ops.shape(decoder_input)[1]) == 0, 0)
@@ -136,7 +136,7 @@ class Seq2Seq(keras.Model):
         _, (logits, _) = ops.scan(step, (start, list(state)), time_major)
         return ops.transpose(logits, (1, 0, 2))
 
-    def prepare_memory(self, memory):
+    def prepare_memory(self, memory, memory_mask=None):
         """Work on the encoder outputs that no decoder step changes, done once per ``generate``."""
         return None
 
@@ -342,7 +342,7 @@ class AttentionSeq2Seq(_TokenInputs, Seq2Seq):
                 x = self._drop(x, training)
         return x, memory_mask, state
 
-    def prepare_memory(self, memory):
+    def prepare_memory(self, memory, memory_mask=None):
         return self.attention.project_keys(memory)
 
     def _attend(self, decoder_states, memory, memory_mask, keys=None):

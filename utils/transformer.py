@@ -13,7 +13,18 @@ against Keras' ``MultiHeadAttention`` and KerasHub's ``TransformerEncoder``/``Tr
 * ``positions="sinusoidal"``: ``PE[p, 2i] = sin(p / 10000^(2i/d))``, ``PE[p, 2i+1] = cos(...)``
   added to ``sqrt(d_model) * embedding``; ``positions="rope"``: no added encoding, queries and
   keys of every self-attention rotated by their position (RoPE, Su et al. 2021, the
-  rotate-half form of KerasHub's ``RotaryEmbedding``); cross-attention then sees content only.
+  rotate-half form of KerasHub's ``RotaryEmbedding``); cross-attention then sees content only,
+  unless ``cross_positions`` is set:
+* ``cross_positions`` ("start", "end" or "both", with ``positions="rope"``): the source is framed by
+  markers, ``SOS x_0 ... x_{n-1} EOS``, and cross-attention rotates each decoder query by its
+  position t and each source key by the key's position counted from the source's start
+  (``j``, so SOS is at -1 and EOS at n) or from its end (``n - 1 - j``, so SOS is at n and EOS at
+  -1); "both" counts from the start in the first half of the heads and from the end in the
+  second.  A query and key then score a function of their offset: reversal's target at step t,
+  ``x_{n-1-t}``, is at offset 0 in the end frame for every n, and SOS is at offset 0 at the
+  step that must emit EOS.  It builds in that an output is aligned with a source end, which
+  reversal's and copying's are, and translation's are not.  The weights returned leave out the
+  markers' columns (the weight on them is not shown), so they stay (..., source length).
 
 Incremental decoding: ``decode_step`` reads a key/value cache that ``init_decoder_state``
 allocates for ``max_len`` steps, (batch, heads, max_len, d_head) per decoder layer, with the
@@ -27,11 +38,12 @@ import math
 import keras
 from keras import ops
 
-from utils.data import PAD, _check_dropout, _check_int
+from utils.data import EOS, PAD, SOS, _check_dropout, _check_int
 from utils.layers import NEG_INF, register
 from utils.models import Seq2Seq
 
 POSITIONS = ("sinusoidal", "rope")
+CROSS_POSITIONS = (None, "start", "end", "both")
 MAX_WAVELENGTH = 10_000
 
 
@@ -47,6 +59,8 @@ def sinusoidal_encoding(positions, d_model, max_wavelength=MAX_WAVELENGTH):
 def rotate(x, positions, max_wavelength=MAX_WAVELENGTH):
     """RoPE: rotate ``x`` (batch, heads, seq, d_head) by ``positions`` (batch, seq), rotate-half pairing.
 
+    ``positions`` may also be (batch, heads, seq): a position per head (``cross_positions="both"``).
+
     Feature i of the first half pairs with feature i of the second half; the pair turns by the angle
     ``position / max_wavelength^(2i/d_head)``.  A query at p and a key at q then score a function of p - q.
     """
@@ -54,7 +68,9 @@ def rotate(x, positions, max_wavelength=MAX_WAVELENGTH):
     inverse_frequency = 1.0 / ops.power(float(max_wavelength), ops.cast(ops.arange(half) * 2, "float32")
                                         / ops.cast(2 * half, "float32"))
     angles = ops.expand_dims(ops.cast(positions, "float32"), -1) * inverse_frequency  # (batch, seq, half)
-    angles = ops.expand_dims(ops.concatenate([angles, angles], axis=-1), 1)  # (batch, 1, seq, d_head)
+    angles = ops.concatenate([angles, angles], axis=-1)
+    if len(angles.shape) == 3:
+        angles = ops.expand_dims(angles, 1)  # (batch, 1, seq, d_head): the same for every head
     first, second = x[..., :half], x[..., half:]
     rotated_half = ops.concatenate([-second, first], axis=-1)
     return x * ops.cast(ops.cos(angles), x.dtype) + rotated_half * ops.cast(ops.sin(angles), x.dtype)
@@ -206,14 +222,16 @@ class DecoderBlock(_Block):
     the key/value cache.
     """
 
-    def __init__(self, d_model, num_heads, ff_dim, **kwargs):
+    def __init__(self, d_model, num_heads, ff_dim, *, cross_rotary=False, **kwargs):
         super().__init__(d_model, num_heads, ff_dim, **kwargs)
+        self.cross_rotary = bool(cross_rotary)
         self.self_attention_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="self_attention_norm")
         self.self_attention = self._attention("self_attention")
         self.cross_attention_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="cross_attention_norm")
-        # cross-attention has no positions: query and key positions index different sequences
+        # no positions by default: query and key positions index different sequences; cross_rotary rotates
+        # queries by their position and keys by the memory positions the model passes (cross_positions)
         self.cross_attention = MultiHeadAttention(self.d_model, self.num_heads, dropout=self.dropout,
-                                                  name="cross_attention")
+                                                  rotary=self.cross_rotary, name="cross_attention")
 
     def build(self, x_shape, memory_shape, *args, **kwargs):
         super().build(x_shape)
@@ -222,19 +240,19 @@ class DecoderBlock(_Block):
         self.self_attention.build(x_shape, x_shape)
         self.cross_attention.build(x_shape, memory_shape)
 
-    def _cross_and_feedforward(self, x, cross_keys, cross_values, memory_mask, training):
-        queries = self.cross_attention.queries(self.cross_attention_norm(x))
+    def _cross_and_feedforward(self, x, positions, cross_keys, cross_values, memory_mask, training):
+        queries = self.cross_attention.queries(self.cross_attention_norm(x), positions)
         attended, cross_weights = self.cross_attention.attend(queries, cross_keys, cross_values,
                                                               ops.expand_dims(memory_mask, 1), training=training)
         return self.feedforward(x + self._drop(attended, training), training), cross_weights
 
-    def call(self, x, memory, memory_mask, positions=None, training=False):
+    def call(self, x, memory, memory_mask, positions=None, memory_positions=None, training=False):
         # causality alone: a row's PAD inputs come after its last real one, so no real position sees them
         mask = ops.expand_dims(causal_mask(ops.shape(x)[1]), 0)
         normed = self.self_attention_norm(x)
         attended, self_weights = self.self_attention(normed, normed, mask, positions, positions, training=training)
-        cross_keys, cross_values = self.cross_attention.keys_values(memory)
-        x, cross_weights = self._cross_and_feedforward(x + self._drop(attended, training), cross_keys,
+        cross_keys, cross_values = self.cross_attention.keys_values(memory, memory_positions)
+        x, cross_weights = self._cross_and_feedforward(x + self._drop(attended, training), positions, cross_keys,
                                                        cross_values, memory_mask, training)
         return x, self_weights, cross_weights
 
@@ -250,8 +268,12 @@ class DecoderBlock(_Block):
         visible = ops.expand_dims(ops.expand_dims(ops.arange(max_len), 0) <= positions, 1)  # (batch, 1, max_len)
         attended, _ = self.self_attention.attend(self.self_attention.queries(normed, positions), cached_keys,
                                                  cached_values, visible)
-        x, cross_weights = self._cross_and_feedforward(x + attended, cross_keys, cross_values, memory_mask, False)
+        x, cross_weights = self._cross_and_feedforward(x + attended, positions, cross_keys, cross_values,
+                                                       memory_mask, False)
         return x, cached_keys, cached_values, cross_weights
+
+    def get_config(self):
+        return {**super().get_config(), "cross_rotary": self.cross_rotary}
 
 
 # --------------------------------------------------------------------------- the model
@@ -262,7 +284,8 @@ class TransformerSeq2Seq(Seq2Seq):
     ``d_model`` wide, ``num_layers`` encoder and ``num_layers`` decoder blocks of ``num_heads`` heads
     (which must divide ``d_model``), feed-forward width ``ff_dim`` (default ``4 * d_model``),
     ``dropout`` on attention weights and residual branches in training, ``positions`` one of
-    ``POSITIONS`` (see the module docstring).  Source and target have separate embeddings.
+    ``POSITIONS`` and ``cross_positions`` one of ``CROSS_POSITIONS`` (see the module docstring).
+    Source and target have separate embeddings.
     The attention that ``generate(return_attention=True)`` returns is the last decoder block's
     cross-attention, averaged over heads; ``attention_maps`` gives every layer and head.
     """
@@ -270,7 +293,7 @@ class TransformerSeq2Seq(Seq2Seq):
     has_attention = True
 
     def __init__(self, vocab_size, *, d_model=64, num_heads=4, num_layers=2, ff_dim=None, dropout=0.0,
-                 positions="sinusoidal", **kwargs):
+                 positions="sinusoidal", cross_positions=None, **kwargs):
         super().__init__(**kwargs)
         self.vocab_size = _check_int("vocab_size", vocab_size, minimum=4)
         self.d_model = _check_int("d_model", d_model, minimum=2)
@@ -281,13 +304,22 @@ class TransformerSeq2Seq(Seq2Seq):
         if positions not in POSITIONS:
             raise ValueError(f"positions must be one of {POSITIONS}, got {positions!r}")
         self.positions = positions
+        if cross_positions not in CROSS_POSITIONS:
+            raise ValueError(f"cross_positions must be one of {CROSS_POSITIONS}, got {cross_positions!r}")
+        if cross_positions is not None and positions != "rope":
+            raise ValueError(f"cross_positions={cross_positions!r} needs positions='rope', got {positions!r}")
+        if cross_positions == "both" and num_heads % 2:
+            raise ValueError(f"cross_positions='both' splits the heads in two: num_heads must be even, "
+                             f"got {num_heads}")
+        self.cross_positions = cross_positions
         rotary = positions == "rope"
         self.source_embedding = keras.layers.Embedding(vocab_size, d_model, name="source_embedding")
         self.target_embedding = keras.layers.Embedding(vocab_size, d_model, name="target_embedding")
         block_options = {"dropout": self.dropout, "rotary": rotary}
         self.encoder_blocks = [EncoderBlock(d_model, num_heads, self.ff_dim, name=f"encoder_{i}", **block_options)
                                for i in range(num_layers)]
-        self.decoder_blocks = [DecoderBlock(d_model, num_heads, self.ff_dim, name=f"decoder_{i}", **block_options)
+        self.decoder_blocks = [DecoderBlock(d_model, num_heads, self.ff_dim, name=f"decoder_{i}",
+                                            cross_rotary=cross_positions is not None, **block_options)
                                for i in range(num_layers)]
         self.encoder_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="encoder_norm")
         self.decoder_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="decoder_norm")
@@ -306,8 +338,45 @@ class TransformerSeq2Seq(Seq2Seq):
         batch, length = ops.shape(ids)[0], ops.shape(ids)[1]
         return ops.broadcast_to(ops.expand_dims(ops.arange(length), 0), (batch, length))
 
+    @staticmethod
+    def frame_source(ids):
+        """``x_0 ... x_{n-1} PAD ...`` -> ``SOS x_0 ... x_{n-1} EOS PAD ...``, one column longer each side."""
+        batch, width = ops.shape(ids)[0], ops.shape(ids)[1]
+        lengths = ops.sum(ops.cast(ops.not_equal(ids, PAD), "int32"), axis=1, keepdims=True)  # PAD only trails
+        framed = ops.concatenate([ops.full((batch, 1), SOS, "int32"), ids, ops.full((batch, 1), PAD, "int32")], 1)
+        return ops.where(ops.expand_dims(ops.arange(width + 2), 0) == lengths + 1, EOS, framed)
+
+    def memory_positions(self, memory_mask):
+        """Each cross-attention key's position (batch, heads, ts): from the framed source's start or end.
+
+        ``None`` without ``cross_positions``.  Framed column i holds x_{i-1}: from the start it is at
+        i - 1, from the end at n - i, for a source of n tokens (n + 2 framed, so n = sum(mask) - 2).
+        """
+        if self.cross_positions is None:
+            return None
+        width = ops.shape(memory_mask)[1]
+        column = ops.expand_dims(ops.arange(width), 0)
+        n = ops.sum(ops.cast(memory_mask, "int32"), axis=1, keepdims=True) - 2
+        frames = {"start": column - 1 + ops.zeros_like(n), "end": n - column}  # each (batch, width)
+        half = self.num_heads // 2
+        per_head = {"start": ["start"] * self.num_heads, "end": ["end"] * self.num_heads,
+                    "both": ["start"] * half + ["end"] * (self.num_heads - half)}[self.cross_positions]
+        return ops.stack([frames[frame] for frame in per_head], axis=1)
+
+    def _source_weights(self, weights, memory_mask):
+        """Weights over the framed memory (..., ts + 2) -> over the source (..., ts), the markers left out."""
+        if self.cross_positions is None:
+            return weights
+        source = memory_mask[:, 2:]  # framed column i + 1 is source column i; a row's EOS falls on a PAD column
+        n = ops.sum(ops.cast(memory_mask, "int32"), axis=1, keepdims=True) - 2
+        real = ops.expand_dims(ops.arange(ops.shape(source)[1]), 0) < n  # (batch, ts)
+        real = ops.reshape(real, (ops.shape(real)[0],) + (1,) * (len(weights.shape) - 2) + (ops.shape(real)[1],))
+        return ops.where(real, weights[..., 1:-1], 0.0)
+
     def _encode(self, encoder_input, training=False):
         encoder_input = ops.convert_to_tensor(encoder_input, dtype="int32")
+        if self.cross_positions is not None:
+            encoder_input = self.frame_source(encoder_input)
         memory_mask = ops.not_equal(encoder_input, PAD)
         positions = self._positions(encoder_input)
         x, weights = self._embed(encoder_input, self.source_embedding, positions, training), []
@@ -319,10 +388,11 @@ class TransformerSeq2Seq(Seq2Seq):
     def _decode(self, decoder_input, memory, memory_mask, training=False):
         decoder_input = ops.convert_to_tensor(decoder_input, dtype="int32")
         positions = self._positions(decoder_input)
+        memory_positions = self.memory_positions(memory_mask)
         x = self._embed(decoder_input, self.target_embedding, positions, training)
         self_weights, cross_weights = [], []
         for block in self.decoder_blocks:
-            x, block_self, block_cross = block(x, memory, memory_mask, positions, training=training)
+            x, block_self, block_cross = block(x, memory, memory_mask, positions, memory_positions, training=training)
             self_weights.append(block_self)
             cross_weights.append(block_cross)
         return self.output_layer(self.decoder_norm(x)), self_weights, cross_weights
@@ -335,11 +405,19 @@ class TransformerSeq2Seq(Seq2Seq):
 
     def decode_sequence(self, decoder_input, memory, memory_mask, state=None, training=False):
         logits, _, cross_weights = self._decode(decoder_input, memory, memory_mask, training)
-        return logits, ops.mean(cross_weights[-1], axis=1)
+        return logits, self._source_weights(ops.mean(cross_weights[-1], axis=1), memory_mask)
 
-    def prepare_memory(self, memory):
-        """Every decoder block's cross-attention keys and values, computed once per decode."""
-        return [tensor for block in self.decoder_blocks for tensor in block.cross_attention.keys_values(memory)]
+    def prepare_memory(self, memory, memory_mask=None):
+        """Every decoder block's cross-attention keys and values, computed once per decode.
+
+        ``memory_mask`` places the keys when ``cross_positions`` is set (and is then required).
+        """
+        if self.cross_positions is not None and memory_mask is None:
+            raise ValueError("prepare_memory needs memory_mask when cross_positions is set: the keys' "
+                             "positions count from the source's end")
+        positions = self.memory_positions(memory_mask) if memory_mask is not None else None
+        return [tensor for block in self.decoder_blocks
+                for tensor in block.cross_attention.keys_values(memory, positions)]
 
     def init_decoder_state(self, state, max_len):
         """[position, then each block's key and value cache (batch, heads, max_len, d_head), zeros]."""
@@ -352,7 +430,7 @@ class TransformerSeq2Seq(Seq2Seq):
             raise ValueError("decode_step needs the key/value caches: pass the state through "
                              "init_decoder_state(state, max_len) first")
         if cache is None:
-            cache = self.prepare_memory(memory)
+            cache = self.prepare_memory(memory, memory_mask)
         position = state[0]
         x = self._embed(ops.expand_dims(token, 1), self.target_embedding, ops.expand_dims(position, 1), False)
         new_state = [position + 1]
@@ -361,7 +439,7 @@ class TransformerSeq2Seq(Seq2Seq):
                                                         cache[2 * i], cache[2 * i + 1], memory_mask)
             new_state += [keys, values]
         logits = self.output_layer(self.decoder_norm(x))
-        return logits[:, 0], new_state, ops.mean(cross_weights, axis=1)[:, 0]
+        return logits[:, 0], new_state, self._source_weights(ops.mean(cross_weights, axis=1)[:, 0], memory_mask)
 
     def set_teacher_forcing(self, ratio, *, seed=0):
         """Only full teacher forcing (``None`` or 1.0): the Transformer trains every position at once."""
@@ -384,13 +462,16 @@ class TransformerSeq2Seq(Seq2Seq):
         memory, memory_mask, encoder_weights = self._encode(encoder_input)
         _, self_weights, cross_weights = self._decode(decoder_input, memory, memory_mask)
         as_numpy = lambda weights: [ops.convert_to_numpy(w) for w in weights]  # noqa: E731
+        if self.cross_positions is not None:  # over the source only (see _source_weights)
+            encoder_weights = [self._source_weights(w, memory_mask)[..., 1:-1, :] for w in encoder_weights]
+            cross_weights = [self._source_weights(w, memory_mask) for w in cross_weights]
         return {"encoder": as_numpy(encoder_weights), "decoder": as_numpy(self_weights),
                 "cross": as_numpy(cross_weights)}
 
     def get_config(self):
         return {**super().get_config(), "vocab_size": self.vocab_size, "d_model": self.d_model,
                 "num_heads": self.num_heads, "num_layers": self.num_layers, "ff_dim": self.ff_dim,
-                "dropout": self.dropout, "positions": self.positions}
+                "dropout": self.dropout, "positions": self.positions, "cross_positions": self.cross_positions}
 
 
 # --------------------------------------------------------------------------- comparisons with Keras and KerasHub

@@ -346,17 +346,21 @@ class TransformerSeq2Seq(Seq2Seq):
         framed = ops.concatenate([ops.full((batch, 1), SOS, "int32"), ids, ops.full((batch, 1), PAD, "int32")], 1)
         return ops.where(ops.expand_dims(ops.arange(width + 2), 0) == lengths + 1, EOS, framed)
 
+    @staticmethod
+    def _source_lengths(memory_mask):
+        """(batch, 1): the source's n from the framed memory's mask (n tokens and the two markers)."""
+        return ops.sum(ops.cast(memory_mask, "int32"), axis=1, keepdims=True) - 2
+
     def memory_positions(self, memory_mask):
         """Each cross-attention key's position (batch, heads, ts): from the framed source's start or end.
 
         ``None`` without ``cross_positions``.  Framed column i holds x_{i-1}: from the start it is at
-        i - 1, from the end at n - i, for a source of n tokens (n + 2 framed, so n = sum(mask) - 2).
+        i - 1, from the end at n - i, for a source of n tokens.
         """
         if self.cross_positions is None:
             return None
-        width = ops.shape(memory_mask)[1]
-        column = ops.expand_dims(ops.arange(width), 0)
-        n = ops.sum(ops.cast(memory_mask, "int32"), axis=1, keepdims=True) - 2
+        column = ops.expand_dims(ops.arange(ops.shape(memory_mask)[1]), 0)
+        n = self._source_lengths(memory_mask)
         frames = {"start": column - 1 + ops.zeros_like(n), "end": n - column}  # each (batch, width)
         half = self.num_heads // 2
         per_head = {"start": ["start"] * self.num_heads, "end": ["end"] * self.num_heads,
@@ -367,10 +371,10 @@ class TransformerSeq2Seq(Seq2Seq):
         """Weights over the framed memory (..., ts + 2) -> over the source (..., ts), the markers left out."""
         if self.cross_positions is None:
             return weights
-        source = memory_mask[:, 2:]  # framed column i + 1 is source column i; a row's EOS falls on a PAD column
-        n = ops.sum(ops.cast(memory_mask, "int32"), axis=1, keepdims=True) - 2
-        real = ops.expand_dims(ops.arange(ops.shape(source)[1]), 0) < n  # (batch, ts)
-        real = ops.reshape(real, (ops.shape(real)[0],) + (1,) * (len(weights.shape) - 2) + (ops.shape(real)[1],))
+        # framed column i + 1 is source column i; a row's EOS marker falls on a PAD column, zeroed here
+        width = ops.shape(weights)[-1] - 2
+        real = ops.expand_dims(ops.arange(width), 0) < self._source_lengths(memory_mask)  # (batch, ts)
+        real = ops.reshape(real, (ops.shape(real)[0],) + (1,) * (len(weights.shape) - 2) + (width,))
         return ops.where(real, weights[..., 1:-1], 0.0)
 
     def _encode(self, encoder_input, training=False):

@@ -19,9 +19,15 @@ stand-in that raises on any use takes TensorFlow's name, and it is removed again
             ``--minutes M`` without ``--epochs``: one probe epoch times the step, and the run takes as many
             epochs (at most the recipe's) as fit in M minutes; the record holds the number.
             ``python scripts/g2p_sweep.py --part <part> --adopt OUT/g2p_<part>.keras`` scores it back here.
+(transformer) one run of notebook 10's ``scripts/transformer_sweep.py`` (a name from its RECIPES or SEARCH) on
+            the GPU -> OUT/transformer_<name>_seed<seed>.json: the same training rows (seed 42, or ``--rows N``
+            of them), batches and schedule as there, from another seed (``--seed``: weights and batch order),
+            scored on the development set, the held-out set (1-50) and lengths 51-100 by greedy decoding that
+            re-runs the teacher-forced model on its own prefix (``generate``'s compiled loop is TensorFlow's; the
+            tests assert the two equal). Many such runs share the one GPU as separate processes.
 
-Usage: python scripts/device_runs.py --part parallel|g2p|g2p-rows [--recipe NAME] [--epochs N] [--minutes M]
-       [--rows PATH] [--out DIR]
+Usage: python scripts/device_runs.py --part parallel|g2p|g2p-rows|transformer [--recipe NAME] [--epochs N]
+       [--minutes M] [--rows PATH] [--seed S] [--out DIR]
 """
 from __future__ import annotations
 
@@ -56,14 +62,18 @@ def import_utils_without_tensorflow():
 
             stand_in.__getattr__ = unavailable
             sys.modules["tensorflow"] = stand_in
+            # transformer_sweep takes bench's machine(), and bench needs TensorFlow: this file's stands in
+            sys.modules.setdefault("bench", types.SimpleNamespace(machine=machine))
             try:
                 import g2p_sweep  # noqa: F401  (imports utils)
                 import step_times  # noqa: F401
+                import transformer_sweep  # noqa: F401
             finally:
                 del sys.modules["tensorflow"]  # Keras must find no TensorFlow, not the stand-in
     import g2p_sweep
     import step_times
-    return g2p_sweep, step_times
+    import transformer_sweep
+    return g2p_sweep, step_times, transformer_sweep
 
 
 def machine():
@@ -112,12 +122,83 @@ def cudnn_floor(lengths, *, batch_size=128, steps=20, units=128, embedding_dim=6
 
 
 def parallel(out):
-    _, step_times = import_utils_without_tensorflow()
+    _, step_times, _ = import_utils_without_tensorflow()
     record = {"script": "scripts/device_runs.py --part parallel", "machine": machine(),
               **step_times.step_times(steps=20)}
     record["fused"] = step_times.fused_step_times()
     record["cudnn_recurrent_layers"] = cudnn_floor(step_times.PARALLEL_LENGTHS, batch_size=record["batch_size"])
     (out / "parallel_gpu.json").write_text(json.dumps(record, indent=1) + "\n")
+
+
+def greedy(model, encoder_input, steps, *, batch_size=1000):
+    """Greedy decoding by re-running the teacher-forced model on its own prefix, ``steps`` tokens, each row PAD
+    after its first EOS: what ``generate`` returns, without its TensorFlow loop (``tests/test_transformer.py``
+    asserts ``generate`` equal to prefix re-running). One width per call, so JAX compiles it once."""
+    import numpy as np
+
+    from utils.data import EOS, PAD, SOS
+    out = []
+    for start in range(0, len(encoder_input), batch_size):
+        source = encoder_input[start:start + batch_size]
+        decoder_input = np.full((len(source), steps), PAD, dtype=np.int32)
+        decoder_input[:, 0] = SOS
+        for t in range(steps):
+            logits = model.predict_on_batch((source, decoder_input))
+            token = np.asarray(logits[:, t]).argmax(-1).astype(np.int32)
+            if t + 1 < steps:
+                decoder_input[:, t + 1] = token
+        ids = np.concatenate([decoder_input[:, 1:], token[:, None]], axis=1)
+        ended = np.cumsum(ids == EOS, axis=1) - (ids == EOS) > 0  # after the first EOS
+        out.append(np.where(ended, PAD, ids))
+    return np.concatenate(out)
+
+
+def transformer_run(name, seed, out, *, rows=None):
+    """One run of ``transformer_sweep``'s RECIPES or SEARCH ``name`` from ``seed`` (see the docstring)."""
+    import jax
+    import keras
+    import numpy as np
+    jax.config.update("jax_compilation_cache_dir", "/tmp/jax_cache")
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    _, _, transformer_sweep = import_utils_without_tensorflow()
+    from utils import data, metrics, training
+    recipes = {**transformer_sweep.SEARCH, **transformer_sweep.RECIPES}
+    if name not in recipes:
+        raise ValueError(f"--recipe must name one of transformer_sweep's RECIPES or SEARCH, got {name!r}")
+    options, batch_size, peak, warmup = recipes[name]
+    setting = transformer_sweep.SETTING
+    train_rows = setting["train_rows"] if rows is None else rows
+    train = data.make_reversal_data(train_rows, min_len=1, max_len=50, n_symbols=10, seed=setting["data_seed"])
+    keras.utils.set_random_seed(seed)
+    model = transformer_sweep.build(options, train.vocab_size)
+    steps = -(-len(train) // batch_size)
+    training.compile_model(model, training.warmup_cosine(peak, steps, warmup))
+    start, losses = time.perf_counter(), []
+    for x, y in data.bucketed_batches(train, batch_size, np.random.default_rng(seed), True, width_multiple=8):
+        losses.append(model.train_on_batch(x, y))
+    train_seconds = time.perf_counter() - start
+    run = {"script": f"scripts/device_runs.py --part transformer --recipe '{name}' --seed {seed}"
+                     + ("" if rows is None else f" --rows {rows}"),
+           "model": name, "seed": seed, "train_rows": len(train), "options": options, "batch_size": batch_size,
+           "peak_learning_rate": peak, "warmup_steps": warmup, "steps": steps, "params": model.count_params(),
+           "train_seconds": round(train_seconds, 1), "final_loss": float(np.mean([float(np.ravel(v)[0])
+                                                                                  for v in losses[-100:]]))}
+    records = {"dev": transformer_sweep.development_set(), "1-50": data.load_heldout("reverse_len1to50_sym10"),
+               "51-100": data.make_reversal_data(50 * setting["beyond_rows_per_length"], min_len=51, max_len=100,
+                                                 n_symbols=10, seed=setting["beyond_seed"], balanced=True)}
+    for label, record in records.items():
+        predicted = greedy(model, record.encoder_input, record.decoder_target.shape[1])
+        curve = metrics.accuracy_by_length(record.decoder_target, predicted, record.lengths)
+        run[label] = {"exact": metrics.sequence_accuracy(record.decoder_target, predicted),
+                      "token": metrics.token_accuracy(record.decoder_target, predicted),
+                      "exact_by_length": {str(n): values["sequence"] for n, values in curve.items()}}
+    run["machine"] = machine()
+    slug = "".join(c if c.isalnum() else "_" for c in name)
+    (out / f"transformer_{slug}_seed{seed}{'' if rows is None else f'_rows{rows}'}.json").write_text(
+        json.dumps(run, indent=1) + "\n")
+    print(f"{name}, seed {seed}: {run['train_seconds']} s, dev {run['dev']['exact']:.4f}, 1-50 "
+          f"{run['1-50']['exact']:.4f}, 51-100 {run['51-100']['exact']:.4f} (token {run['51-100']['token']:.4f})",
+          flush=True)
 
 
 def g2p_rows(path):
@@ -136,7 +217,7 @@ def train(part, record, epochs, *, probe=False):
     """``g2p_sweep.RECIPES[part]`` for ``epochs`` epochs; returns (model, per-epoch log)."""
     import keras
     import numpy as np
-    g2p_sweep, _ = import_utils_without_tensorflow()
+    g2p_sweep, _, _ = import_utils_without_tensorflow()
     from utils import data, training
     name, options, _, batch_size, peak, warmup = g2p_sweep.RECIPES[part]
     keras.utils.set_random_seed(g2p_sweep.SEED)
@@ -165,7 +246,7 @@ def g2p(part, rows, out, *, epochs=None, minutes=None):
     import jax
     jax.config.update("jax_compilation_cache_dir", "/tmp/jax_cache")  # the probe's shapes, compiled once
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-    g2p_sweep, _ = import_utils_without_tensorflow()
+    g2p_sweep, _, _ = import_utils_without_tensorflow()
     from utils import data
     record = data.load_npz(rows)
     name, options, max_epochs, batch_size, peak, warmup = g2p_sweep.RECIPES[part]
@@ -191,22 +272,27 @@ def g2p(part, rows, out, *, epochs=None, minutes=None):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=["parallel", "g2p", "g2p-rows"], required=True)
-    parser.add_argument("--recipe", help="a part of scripts/g2p_sweep.py's RECIPES (--part g2p)")
+    parser.add_argument("--part", choices=["parallel", "g2p", "g2p-rows", "transformer"], required=True)
+    parser.add_argument("--recipe", help="a part of scripts/g2p_sweep.py's RECIPES (--part g2p), or a name from "
+                                         "scripts/transformer_sweep.py's RECIPES or SEARCH (--part transformer)")
+    parser.add_argument("--seed", type=int, default=42, help="(transformer) the weights' and batch order's seed")
     parser.add_argument("--epochs", type=int, help="epochs (default: as many as fit in --minutes)")
     parser.add_argument("--minutes", type=float, default=15.0, help="training time to fit the epochs to")
-    parser.add_argument("--rows", type=pathlib.Path, default=ROWS, help="the training rows (--part g2p-rows writes)")
+    parser.add_argument("--rows", default=None, help="(g2p) the training rows' file, which --part g2p-rows writes; "
+                                                     "(transformer) how many training rows (default: the budget's)")
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path(os.environ.get("OUT", "bench")))
     args = parser.parse_args(argv)
     if args.part == "g2p-rows":
-        return g2p_rows(args.rows)
+        return g2p_rows(pathlib.Path(args.rows or ROWS))
     os.environ.setdefault("KERAS_BACKEND", "jax")
     args.out.mkdir(parents=True, exist_ok=True)
     if args.part == "parallel":
         return parallel(args.out)
     if args.recipe is None:
-        parser.error("--part g2p needs --recipe")
-    return g2p(args.recipe, args.rows, args.out, epochs=args.epochs, minutes=args.minutes)
+        parser.error(f"--part {args.part} needs --recipe")
+    if args.part == "transformer":
+        return transformer_run(args.recipe, args.seed, args.out, rows=None if args.rows is None else int(args.rows))
+    return g2p(args.recipe, pathlib.Path(args.rows or ROWS), args.out, epochs=args.epochs, minutes=args.minutes)
 
 
 if __name__ == "__main__":

@@ -25,13 +25,23 @@ stand-in that raises on any use takes TensorFlow's name, and it is removed again
             scored on the development set, the held-out set (1-50) and lengths 51-100 by greedy decoding that
             re-runs the teacher-forced model on its own prefix (``generate``'s compiled loop is TensorFlow's; the
             tests assert the two equal). Many such runs share the one GPU as separate processes.
+            Under ``JAX_PLATFORMS=cpu`` the same run goes on the machine's processor instead: the same rows,
+            batches and initial weights, so the GPU and the CPU run differ only in the arithmetic. The record
+            holds a hash of the initial weights, drawn from the seed once more; the GPU's draw and the CPU's
+            hash differently, their values being at most one float32 rounding step apart (compare the
+            OUT/...initial.npz files). On a machine without JAX, ``pip install jax`` first: Keras on JAX is not in
+            requirements.txt, since the notebooks run on TensorFlow. The weights are saved beside the record
+            (OUT/...weights.h5); ``--score later`` skips the slow prefix re-running there, and
+(transformer-score) ``--weights OUT/...weights.h5``, run here (it needs TensorFlow), scores them with
+            ``generate`` on the same three sets and fills in their record.
 
-Usage: python scripts/device_runs.py --part parallel|g2p|g2p-rows|transformer [--recipe NAME] [--epochs N]
-       [--minutes M] [--rows PATH] [--seed S] [--out DIR]
+Usage: python scripts/device_runs.py --part parallel|g2p|g2p-rows|transformer|transformer-score [--recipe NAME]
+       [--epochs N] [--minutes M] [--rows PATH] [--seed S] [--score here|later] [--weights PATH] [--out DIR]
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import pathlib
@@ -79,9 +89,12 @@ def import_utils_without_tensorflow():
 def machine():
     import jax
     import keras
-    gpus = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
-                          capture_output=True, text=True).stdout.strip().splitlines()
-    return {"device": "GPU", "gpu": gpus, "cores": os.cpu_count(), "python": platform.python_version(),
+    platform_used = jax.devices()[0].platform  # "gpu", or "cpu" under JAX_PLATFORMS=cpu
+    gpus = []
+    if platform_used == "gpu":
+        gpus = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                              capture_output=True, text=True).stdout.strip().splitlines()
+    return {"device": platform_used.upper(), "gpu": gpus, "cores": os.cpu_count(), "python": platform.python_version(),
             "backend": keras.backend.backend(), "keras": keras.__version__, "jax": jax.__version__,
             "jax_devices": [str(d) for d in jax.devices()]}
 
@@ -153,7 +166,27 @@ def greedy(model, encoder_input, steps, *, batch_size=1000):
     return np.concatenate(out)
 
 
-def transformer_run(name, seed, out, *, rows=None):
+def weights_hash(weights):
+    """The first 16 hex digits of a SHA-256 over the weights' float32 bytes, in order."""
+    import numpy as np
+    return hashlib.sha256(b"".join(np.asarray(w, dtype=np.float32).tobytes() for w in weights)).hexdigest()[:16]
+
+
+def transformer_records(transformer_sweep, data, setting):
+    """The three sets every run is scored on: development, held-out (1-50) and lengths 51-100."""
+    return {"dev": transformer_sweep.development_set(), "1-50": data.load_heldout("reverse_len1to50_sym10"),
+            "51-100": data.make_reversal_data(50 * setting["beyond_rows_per_length"], min_len=51, max_len=100,
+                                              n_symbols=10, seed=setting["beyond_seed"], balanced=True)}
+
+
+def score_entry(metrics, record, predicted):
+    curve = metrics.accuracy_by_length(record.decoder_target, predicted, record.lengths)
+    return {"exact": metrics.sequence_accuracy(record.decoder_target, predicted),
+            "token": metrics.token_accuracy(record.decoder_target, predicted),
+            "exact_by_length": {str(n): values["sequence"] for n, values in curve.items()}}
+
+
+def transformer_run(name, seed, out, *, rows=None, score="here"):
     """One run of ``transformer_sweep``'s RECIPES or SEARCH ``name`` from ``seed`` (see the docstring)."""
     import jax
     import keras
@@ -169,7 +202,13 @@ def transformer_run(name, seed, out, *, rows=None):
     setting = transformer_sweep.SETTING
     train_rows = setting["train_rows"] if rows is None else rows
     train = data.make_reversal_data(train_rows, min_len=1, max_len=50, n_symbols=10, seed=setting["data_seed"])
-    keras.utils.set_random_seed(seed)
+    keras.utils.set_random_seed(seed)  # a twin built and called once: the initial weights' hash
+    twin = transformer_sweep.build(options, train.vocab_size)
+    twin((train.encoder_input[:1], train.decoder_input[:1]))
+    initial_hash = weights_hash(twin.get_weights())
+    initial = twin.get_weights()
+    del twin
+    keras.utils.set_random_seed(seed)  # from the seed again, as before the hash existed
     model = transformer_sweep.build(options, train.vocab_size)
     steps = -(-len(train) // batch_size)
     training.compile_model(model, training.warmup_cosine(peak, steps, warmup))
@@ -181,24 +220,50 @@ def transformer_run(name, seed, out, *, rows=None):
                      + ("" if rows is None else f" --rows {rows}"),
            "model": name, "seed": seed, "train_rows": len(train), "options": options, "batch_size": batch_size,
            "peak_learning_rate": peak, "warmup_steps": warmup, "steps": steps, "params": model.count_params(),
+           "initial_weights_sha256": initial_hash, "final_weights_sha256": weights_hash(model.get_weights()),
            "train_seconds": round(train_seconds, 1), "final_loss": float(np.mean([float(np.ravel(v)[0])
                                                                                   for v in losses[-100:]]))}
-    records = {"dev": transformer_sweep.development_set(), "1-50": data.load_heldout("reverse_len1to50_sym10"),
-               "51-100": data.make_reversal_data(50 * setting["beyond_rows_per_length"], min_len=51, max_len=100,
-                                                 n_symbols=10, seed=setting["beyond_seed"], balanced=True)}
-    for label, record in records.items():
-        predicted = greedy(model, record.encoder_input, record.decoder_target.shape[1])
-        curve = metrics.accuracy_by_length(record.decoder_target, predicted, record.lengths)
-        run[label] = {"exact": metrics.sequence_accuracy(record.decoder_target, predicted),
-                      "token": metrics.token_accuracy(record.decoder_target, predicted),
-                      "exact_by_length": {str(n): values["sequence"] for n, values in curve.items()}}
     run["machine"] = machine()
+    if score == "here":
+        for label, record in transformer_records(transformer_sweep, data, setting).items():
+            run[label] = score_entry(metrics, record, greedy(model, record.encoder_input,
+                                                             record.decoder_target.shape[1]))
+        run["scored_by"] = "prefix re-running, on the training machine"
+    if run["machine"]["device"] != "GPU":  # the same run on the host's processor: JAX_PLATFORMS=cpu
+        run["script"] = "JAX_PLATFORMS=cpu " + run["script"]
     slug = "".join(c if c.isalnum() else "_" for c in name)
-    (out / f"transformer_{slug}_seed{seed}{'' if rows is None else f'_rows{rows}'}.json").write_text(
-        json.dumps(run, indent=1) + "\n")
-    print(f"{name}, seed {seed}: {run['train_seconds']} s, dev {run['dev']['exact']:.4f}, 1-50 "
-          f"{run['1-50']['exact']:.4f}, 51-100 {run['51-100']['exact']:.4f} (token {run['51-100']['token']:.4f})",
-          flush=True)
+    where = "" if run["machine"]["device"] == "GPU" else "_" + run["machine"]["device"].lower()
+    stem = out / f"transformer_{slug}_seed{seed}{'' if rows is None else f'_rows{rows}'}{where}"
+    model.save_weights(f"{stem}.weights.h5")
+    np.savez_compressed(f"{stem}.initial.npz", *initial)  # to compare the machines' draws from one seed
+    stem.with_suffix(".json").write_text(json.dumps(run, indent=1) + "\n")
+    print(f"{name}, seed {seed}, {run['machine']['device']}: {run['train_seconds']} s, loss "
+          f"{run['final_loss']:.5f}, weights {initial_hash} -> {run['final_weights_sha256']}"
+          + ("" if score != "here" else f", dev {run['dev']['exact']:.4f}, 1-50 {run['1-50']['exact']:.4f}, "
+             f"51-100 {run['51-100']['exact']:.4f} (token {run['51-100']['token']:.4f})"), flush=True)
+
+
+def transformer_score(weights):
+    """Score a run's saved weights here with ``generate`` (TensorFlow) and fill in its record beside them."""
+    import transformer_sweep
+
+    import bench
+    from utils import data, metrics, models
+    record_path = pathlib.Path(str(weights).removesuffix(".weights.h5") + ".json")
+    run = json.loads(record_path.read_text())
+    sets = transformer_records(transformer_sweep, data, transformer_sweep.SETTING)
+    model = transformer_sweep.build(run["options"], sets["dev"].vocab_size)
+    model((sets["dev"].encoder_input[:1], sets["dev"].decoder_input[:1]))
+    model.load_weights(weights)
+    if weights_hash(model.get_weights()) != run["final_weights_sha256"]:
+        raise ValueError(f"--weights {weights}: not the weights its record {record_path.name} describes")
+    for label, record in sets.items():
+        run[label] = score_entry(metrics, record, models.evaluate(model, record)["predicted"])
+    run["scored_by"] = "generate (TensorFlow)"
+    run["scored_on"] = bench.machine()
+    record_path.write_text(json.dumps(run, indent=1) + "\n")
+    print(f"{run['model']}, seed {run['seed']}, {run['machine']['device']}: dev {run['dev']['exact']:.4f}, 1-50 "
+          f"{run['1-50']['exact']:.4f}, 51-100 {run['51-100']['exact']:.4f} (token {run['51-100']['token']:.4f})")
 
 
 def g2p_rows(path):
@@ -272,7 +337,8 @@ def g2p(part, rows, out, *, epochs=None, minutes=None):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=["parallel", "g2p", "g2p-rows", "transformer"], required=True)
+    parser.add_argument("--part", choices=["parallel", "g2p", "g2p-rows", "transformer", "transformer-score"],
+                        required=True)
     parser.add_argument("--recipe", help="a part of scripts/g2p_sweep.py's RECIPES (--part g2p), or a name from "
                                          "scripts/transformer_sweep.py's RECIPES or SEARCH (--part transformer)")
     parser.add_argument("--seed", type=int, default=42, help="(transformer) the weights' and batch order's seed")
@@ -280,10 +346,17 @@ def main(argv=None):
     parser.add_argument("--minutes", type=float, default=15.0, help="training time to fit the epochs to")
     parser.add_argument("--rows", default=None, help="(g2p) the training rows' file, which --part g2p-rows writes; "
                                                      "(transformer) how many training rows (default: the budget's)")
+    parser.add_argument("--score", choices=["here", "later"], default="here",
+                        help="(transformer) score on this machine, or later with --part transformer-score")
+    parser.add_argument("--weights", type=pathlib.Path, help="(transformer-score) a run's saved weights")
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path(os.environ.get("OUT", "bench")))
     args = parser.parse_args(argv)
     if args.part == "g2p-rows":
         return g2p_rows(pathlib.Path(args.rows or ROWS))
+    if args.part == "transformer-score":
+        if args.weights is None:
+            parser.error("--part transformer-score needs --weights")
+        return transformer_score(args.weights)
     os.environ.setdefault("KERAS_BACKEND", "jax")
     args.out.mkdir(parents=True, exist_ok=True)
     if args.part == "parallel":
@@ -291,7 +364,8 @@ def main(argv=None):
     if args.recipe is None:
         parser.error(f"--part {args.part} needs --recipe")
     if args.part == "transformer":
-        return transformer_run(args.recipe, args.seed, args.out, rows=None if args.rows is None else int(args.rows))
+        return transformer_run(args.recipe, args.seed, args.out, rows=None if args.rows is None else int(args.rows),
+                               score=args.score)
     return g2p(args.recipe, pathlib.Path(args.rows or ROWS), args.out, epochs=args.epochs, minutes=args.minutes)
 
 

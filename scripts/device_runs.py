@@ -34,9 +34,13 @@ stand-in that raises on any use takes TensorFlow's name, and it is removed again
             (OUT/...weights.h5); ``--score later`` skips the slow prefix re-running there, and
 (transformer-score) ``--weights OUT/...weights.h5``, run here (it needs TensorFlow), scores them with
             ``generate`` on the same three sets and fills in their record.
+(transformer-draws) ``--against DIR`` of another machine's OUT/...initial.npz files: draws each one's initial
+            weights again here, from its record's seed and options (Keras on JAX), and writes how far apart the
+            two draws are to OUT/transformer_draws.json.
 
-Usage: python scripts/device_runs.py --part parallel|g2p|g2p-rows|transformer|transformer-score [--recipe NAME]
-       [--epochs N] [--minutes M] [--rows PATH] [--seed S] [--score here|later] [--weights PATH] [--out DIR]
+Usage: python scripts/device_runs.py --part parallel|g2p|g2p-rows|transformer|transformer-score|transformer-draws
+       [--recipe NAME] [--epochs N] [--minutes M] [--rows PATH] [--seed S] [--score here|later] [--weights PATH]
+       [--against DIR] [--out DIR]
 """
 from __future__ import annotations
 
@@ -186,6 +190,43 @@ def score_entry(metrics, record, predicted):
             "exact_by_length": {str(n): values["sequence"] for n, values in curve.items()}}
 
 
+def initial_weights(transformer_sweep, options, rows, seed):
+    """The weights a model of ``options`` draws from ``seed``: a twin built and called once on one row. The run
+    itself is built from the seed again, as before this existed (its weights come from the same draws)."""
+    import keras
+    keras.utils.set_random_seed(seed)
+    twin = transformer_sweep.build(options, rows.vocab_size)
+    twin((rows.encoder_input[:1], rows.decoder_input[:1]))
+    return twin.get_weights()
+
+
+def transformer_draws(against, out):
+    """Each ``against/*.initial.npz`` (another machine's draw) against this machine's draw from the same seed."""
+    import jax
+    import keras
+    import numpy as np
+    _, _, transformer_sweep = import_utils_without_tensorflow()
+    from utils import data
+    rows = data.make_reversal_data(10, min_len=1, max_len=50, n_symbols=10, seed=0)
+    result = []
+    for path in sorted(against.glob("*.initial.npz")):
+        record = json.loads(pathlib.Path(str(path).removesuffix(".initial.npz") + ".json").read_text())
+        theirs = np.load(path)
+        theirs = [theirs[f"arr_{i}"] for i in range(len(theirs.files))]
+        ours = initial_weights(transformer_sweep, record["options"], rows, record["seed"])
+        if [w.shape for w in ours] != [w.shape for w in theirs]:
+            raise ValueError(f"--against {against}: {path.name} holds other shapes than {record['options']} builds")
+        result.append({"seed": record["seed"], "options": record["options"], "weights": int(sum(w.size for w in ours)),
+                       "differing": int(sum(np.sum(a != b) for a, b in zip(ours, theirs))),
+                       "max_abs_difference": float(max(np.max(np.abs(a - b)) for a, b in zip(ours, theirs))),
+                       "their_machine": record["machine"],
+                       "this_machine": {"device": jax.devices()[0].platform.upper(), "keras": keras.__version__,
+                                        "jax": jax.__version__, "python": platform.python_version()}})
+        print(f"seed {record['seed']}: {result[-1]['differing']:,} of {result[-1]['weights']:,} weights differ, "
+              f"by at most {result[-1]['max_abs_difference']:.1e}")
+    (out / "transformer_draws.json").write_text(json.dumps(result, indent=1) + "\n")
+
+
 def transformer_run(name, seed, out, *, rows=None, score="here"):
     """One run of ``transformer_sweep``'s RECIPES or SEARCH ``name`` from ``seed`` (see the docstring)."""
     import jax
@@ -202,12 +243,8 @@ def transformer_run(name, seed, out, *, rows=None, score="here"):
     setting = transformer_sweep.SETTING
     train_rows = setting["train_rows"] if rows is None else rows
     train = data.make_reversal_data(train_rows, min_len=1, max_len=50, n_symbols=10, seed=setting["data_seed"])
-    keras.utils.set_random_seed(seed)  # a twin built and called once: the initial weights' hash
-    twin = transformer_sweep.build(options, train.vocab_size)
-    twin((train.encoder_input[:1], train.decoder_input[:1]))
-    initial_hash = weights_hash(twin.get_weights())
-    initial = twin.get_weights()
-    del twin
+    initial = initial_weights(transformer_sweep, options, train, seed)  # a twin's: the draw from this seed
+    initial_hash = weights_hash(initial)
     keras.utils.set_random_seed(seed)  # from the seed again, as before the hash existed
     model = transformer_sweep.build(options, train.vocab_size)
     steps = -(-len(train) // batch_size)
@@ -252,7 +289,7 @@ def transformer_score(weights):
     record_path = pathlib.Path(str(weights).removesuffix(".weights.h5") + ".json")
     run = json.loads(record_path.read_text())
     sets = transformer_records(transformer_sweep, data, transformer_sweep.SETTING)
-    model = transformer_sweep.build(run["options"], sets["dev"].vocab_size)
+    model = transformer_sweep.build(run["options"], data.vocab_size(transformer_sweep.SETTING["n_symbols"]))
     model((sets["dev"].encoder_input[:1], sets["dev"].decoder_input[:1]))
     model.load_weights(weights)
     if weights_hash(model.get_weights()) != run["final_weights_sha256"]:
@@ -337,8 +374,8 @@ def g2p(part, rows, out, *, epochs=None, minutes=None):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=["parallel", "g2p", "g2p-rows", "transformer", "transformer-score"],
-                        required=True)
+    parser.add_argument("--part", choices=["parallel", "g2p", "g2p-rows", "transformer", "transformer-score",
+                                           "transformer-draws"], required=True)
     parser.add_argument("--recipe", help="a part of scripts/g2p_sweep.py's RECIPES (--part g2p), or a name from "
                                          "scripts/transformer_sweep.py's RECIPES or SEARCH (--part transformer)")
     parser.add_argument("--seed", type=int, default=42, help="(transformer) the weights' and batch order's seed")
@@ -349,6 +386,7 @@ def main(argv=None):
     parser.add_argument("--score", choices=["here", "later"], default="here",
                         help="(transformer) score on this machine, or later with --part transformer-score")
     parser.add_argument("--weights", type=pathlib.Path, help="(transformer-score) a run's saved weights")
+    parser.add_argument("--against", type=pathlib.Path, help="(transformer-draws) another machine's OUT folder")
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path(os.environ.get("OUT", "bench")))
     args = parser.parse_args(argv)
     if args.part == "g2p-rows":
@@ -361,6 +399,10 @@ def main(argv=None):
     args.out.mkdir(parents=True, exist_ok=True)
     if args.part == "parallel":
         return parallel(args.out)
+    if args.part == "transformer-draws":
+        if args.against is None:
+            parser.error("--part transformer-draws needs --against")
+        return transformer_draws(args.against, args.out)
     if args.recipe is None:
         parser.error(f"--part {args.part} needs --recipe")
     if args.part == "transformer":

@@ -176,11 +176,10 @@ def weights_hash(weights):
     return hashlib.sha256(b"".join(np.asarray(w, dtype=np.float32).tobytes() for w in weights)).hexdigest()[:16]
 
 
-def transformer_records(transformer_sweep, data, setting):
+def transformer_records(transformer_sweep):
     """The three sets every run is scored on: development, held-out (1-50) and lengths 51-100."""
-    return {"dev": transformer_sweep.development_set(), "1-50": data.load_heldout("reverse_len1to50_sym10"),
-            "51-100": data.make_reversal_data(50 * setting["beyond_rows_per_length"], min_len=51, max_len=100,
-                                              n_symbols=10, seed=setting["beyond_seed"], balanced=True)}
+    heldout, beyond = transformer_sweep.scoring_sets()
+    return {"dev": transformer_sweep.development_set(), "1-50": heldout, "51-100": beyond}
 
 
 def score_entry(metrics, record, predicted):
@@ -262,7 +261,7 @@ def transformer_run(name, seed, out, *, rows=None, score="here"):
                                                                                   for v in losses[-100:]]))}
     run["machine"] = machine()
     if score == "here":
-        for label, record in transformer_records(transformer_sweep, data, setting).items():
+        for label, record in transformer_records(transformer_sweep).items():
             run[label] = score_entry(metrics, record, greedy(model, record.encoder_input,
                                                              record.decoder_target.shape[1]))
         run["scored_by"] = "prefix re-running, on the training machine"
@@ -288,7 +287,7 @@ def transformer_score(weights):
     from utils import data, metrics, models
     record_path = pathlib.Path(str(weights).removesuffix(".weights.h5") + ".json")
     run = json.loads(record_path.read_text())
-    sets = transformer_records(transformer_sweep, data, transformer_sweep.SETTING)
+    sets = transformer_records(transformer_sweep)
     model = transformer_sweep.build(run["options"], data.vocab_size(transformer_sweep.SETTING["n_symbols"]))
     model((sets["dev"].encoder_input[:1], sets["dev"].decoder_input[:1]))
     model.load_weights(weights)

@@ -84,9 +84,14 @@ SEARCH = {  # name -> (model options, batch size, peak learning rate, warm-up st
 def datasets():
     train = data.make_reversal_data(SETTING["train_rows"], min_len=1, max_len=50, n_symbols=10,
                                     seed=SETTING["data_seed"])
+    return (train, *scoring_sets())
+
+
+def scoring_sets():
+    """The held-out set (lengths 1-50) and lengths 51-100, never seen in training: what every run is scored on."""
     beyond = data.make_reversal_data(50 * SETTING["beyond_rows_per_length"], min_len=51, max_len=100, n_symbols=10,
                                      seed=SETTING["beyond_seed"], balanced=True)
-    return train, data.load_heldout("reverse_len1to50_sym10"), beyond
+    return data.load_heldout("reverse_len1to50_sym10"), beyond
 
 
 def development_set():
